@@ -1,0 +1,338 @@
+"""Declarative op definitions: an op class whose body reads like its spec.
+
+    class AddOp(Operation):
+        '''Elementwise sum of two tensors.'''
+        name = "graph.add"
+        lhs = operand(TensorOf(f32))
+        rhs = operand(TensorOf(f32))
+        output = result(TensorOf(f32))
+        traits = (Pure(), Commutative(), SameOperandsAndResultType())
+
+Operands, results, properties, attributes, regions and successors are declared with the functions
+below, in order; each declaration becomes an accessor (``op.lhs``). ``traits`` adds shared rules
+and markers; a ``verify_`` method adds the op's own checks (raise ``self.error(...)`` on failure).
+A class is checked when it is defined: a declaration that would shadow an Operation member is an
+error, not a silent override.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from xir import attributes as A
+from xir import types as T
+from xir.diagnostics import Diagnostic, XirError
+from xir.ir import Operation
+
+# -- constraints -----------------------------------------------------------------------------------
+
+
+class Constraint:
+    """A predicate on a type or attribute, with a description for error messages."""
+
+    description = "anything"
+
+    def accepts(self, value) -> bool:
+        return True
+
+    def __str__(self) -> str:
+        return self.description
+
+
+ANY = Constraint()
+
+
+@attrs.frozen
+class TypeIs(Constraint):
+    """Exactly one type."""
+
+    type: T.Type
+
+    @property
+    def description(self) -> str:
+        return f"'{self.type}'"
+
+    def accepts(self, value) -> bool:
+        return value == self.type
+
+
+@attrs.frozen
+class OfClass(Constraint):
+    """Any instance of the given type or attribute classes."""
+
+    classes: tuple
+    description: str = "value"
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, self.classes)
+
+
+@attrs.frozen
+class TensorOf(Constraint):
+    """A tensor type whose element type is one of ``element_types`` (any if none are given)."""
+
+    element_types: tuple = ()
+
+    def __init__(self, *element_types):
+        self.__attrs_init__(tuple(element_types))
+
+    @property
+    def description(self) -> str:
+        if not self.element_types:
+            return "tensor"
+        return "tensor of " + " or ".join(map(str, self.element_types))
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, T.TensorType) and (
+            not self.element_types or value.element_type in self.element_types
+        )
+
+
+@attrs.frozen
+class AnyOf(Constraint):
+    """One of several constraints."""
+
+    options: tuple
+
+    def __init__(self, *options):
+        self.__attrs_init__(tuple(options))
+
+    @property
+    def description(self) -> str:
+        return " or ".join(map(str, self.options))
+
+    def accepts(self, value) -> bool:
+        return any(o.accepts(value) for o in self.options)
+
+
+@attrs.frozen
+class IntegerAttrOf(Constraint):
+    """An integer attribute, optionally within ``[low, high]``."""
+
+    low: int | None = None
+    high: int | None = None
+
+    @property
+    def description(self) -> str:
+        if self.low is None and self.high is None:
+            return "integer attribute"
+        return f"integer attribute in [{self.low}, {self.high}]"
+
+    def accepts(self, value) -> bool:
+        if not isinstance(value, A.IntegerAttr):
+            return False
+        return (self.low is None or value.value >= self.low) and (self.high is None or value.value <= self.high)
+
+
+@attrs.frozen
+class ArrayOf(Constraint):
+    """An array attribute whose every element satisfies ``element`` (and of length ``size``, if set)."""
+
+    element: Constraint = ANY
+    size: int | None = None
+
+    @property
+    def description(self) -> str:
+        n = "" if self.size is None else f"{self.size} "
+        return f"array of {n}{self.element}"
+
+    def accepts(self, value) -> bool:
+        return (
+            isinstance(value, A.ArrayAttr)
+            and (self.size is None or len(value) == self.size)
+            and all(self.element.accepts(v) for v in value)
+        )
+
+
+@attrs.frozen
+class StringOf(Constraint):
+    """A string attribute, optionally one of ``choices``."""
+
+    choices: tuple = ()
+
+    def __init__(self, *choices):
+        self.__attrs_init__(tuple(choices))
+
+    @property
+    def description(self) -> str:
+        if not self.choices:
+            return "string attribute"
+        return "one of " + ", ".join(f'"{c}"' for c in self.choices)
+
+    def accepts(self, value) -> bool:
+        return isinstance(value, A.StringAttr) and (not self.choices or value.value in self.choices)
+
+
+AnyType = OfClass((T.Type,), "any type")
+AnyTensor = TensorOf()
+AnyInteger = OfClass((T.IntegerType,), "integer")
+AnyFloat = OfClass((T.FloatType,), "float")
+AnyAttr = OfClass((A.Attribute,), "attribute")
+IntegerAttrC = IntegerAttrOf()
+StringAttrC = StringOf()
+BoolAttrC = OfClass((A.BoolAttr,), "bool attribute")
+UnitAttrC = OfClass((A.UnitAttr,), "unit attribute")
+TypeAttrC = OfClass((A.TypeAttr,), "type attribute")
+SymbolRefC = OfClass((A.SymbolRefAttr,), "symbol reference")
+DenseC = OfClass((A.DenseElementsAttr, A.DenseResourceAttr), "dense elements")
+FunctionTypeAttrC = OfClass((A.TypeAttr,), "function type attribute")
+
+
+def as_constraint(c) -> Constraint:
+    """Accept a Constraint, a type (meaning exactly that type) or None (anything)."""
+    if c is None:
+        return ANY
+    if isinstance(c, Constraint):
+        return c
+    if isinstance(c, T.Type):
+        return TypeIs(c)
+    raise TypeError(f"not a constraint: {c!r}")
+
+
+# -- declarations ----------------------------------------------------------------------------------
+
+
+@attrs.define
+class _Field:
+    """One declared part of an op; ``kind`` says which list it indexes, ``name`` is set by the class."""
+
+    kind: str  # operand, result, property, attribute, region, successor
+    constraint: Constraint = ANY
+    variadic: bool = False
+    optional: bool = False
+    default: object = None
+    doc: str = ""
+    name: str = ""
+    index: int = 0
+
+    def __get__(self, op, owner=None):
+        if op is None:
+            return self
+        if self.kind in ("property", "attribute"):
+            store = op.properties if self.kind == "property" else op.attributes
+            return store.get(self.name, self.default)
+        items = {"operand": op._operands, "result": op.results, "region": op.regions,
+                 "successor": op.successors}[self.kind]
+        return op.definition.slice(self, items)
+
+    def __set__(self, op, value):
+        if self.kind not in ("property", "attribute"):
+            raise AttributeError(f"'{self.name}' is a {self.kind}; it cannot be assigned")
+        store = op.properties if self.kind == "property" else op.attributes
+        if value is None:
+            store.pop(self.name, None)
+        else:
+            store[self.name] = value
+
+
+def operand(constraint=None, doc: str = "") -> _Field:
+    """One operand satisfying ``constraint`` (a Constraint or a type)."""
+    return _Field("operand", as_constraint(constraint), doc=doc)
+
+
+def var_operand(constraint=None, doc: str = "") -> _Field:
+    """Any number of operands (at most one variadic group per op)."""
+    return _Field("operand", as_constraint(constraint), variadic=True, doc=doc)
+
+
+def result(constraint=None, doc: str = "") -> _Field:
+    """One result satisfying ``constraint``."""
+    return _Field("result", as_constraint(constraint), doc=doc)
+
+
+def var_result(constraint=None, doc: str = "") -> _Field:
+    """Any number of results (at most one variadic group per op)."""
+    return _Field("result", as_constraint(constraint), variadic=True, doc=doc)
+
+
+def prop(constraint=None, default=None, optional: bool = False, doc: str = "") -> _Field:
+    """An inherent property ``<{name = ...}>``; required unless ``optional`` or given a ``default``."""
+    return _Field("property", as_constraint(constraint), optional=optional or default is not None,
+                  default=default, doc=doc)
+
+
+def attr(constraint=None, default=None, optional: bool = False, doc: str = "") -> _Field:
+    """An attribute ``{name = ...}``; required unless ``optional`` or given a ``default``."""
+    return _Field("attribute", as_constraint(constraint), optional=optional or default is not None,
+                  default=default, doc=doc)
+
+
+def region(doc: str = "") -> _Field:
+    """One region."""
+    return _Field("region", doc=doc)
+
+
+def successor(doc: str = "") -> _Field:
+    """One successor block."""
+    return _Field("successor", doc=doc)
+
+
+def var_successor(doc: str = "") -> _Field:
+    """Any number of successor blocks."""
+    return _Field("successor", variadic=True, doc=doc)
+
+
+# -- the definition of an op class ----------------------------------------------------------------
+
+_RESERVED = set(dir(Operation)) | {"definition", "traits", "verify_", "summary"}
+
+
+@attrs.define
+class OpDefinition:
+    """What an op class declares, collected when the class is created."""
+
+    name: str
+    fields: dict = attrs.field(factory=dict)  # kind -> [_Field] in declaration order
+    traits: tuple = ()
+
+    def of(self, kind: str) -> list:
+        return self.fields.get(kind, [])
+
+    def slice(self, field: _Field, items):
+        """The item(s) ``field`` names in ``items`` (one, or a list for a variadic field)."""
+        fields = self.of(field.kind)
+        variadic_at = next((i for i, f in enumerate(fields) if f.variadic), None)
+        if variadic_at is None or field.index < variadic_at:
+            return items[field.index] if not field.variadic else items[field.index:]
+        extra = len(items) - len(fields)  # how many more than one item the variadic group holds
+        if field.variadic:
+            return list(items[field.index:field.index + extra + 1])
+        return items[field.index + extra]
+
+    def has_trait(self, trait_class) -> bool:
+        return any(isinstance(t, trait_class) for t in self.traits)
+
+
+def collect_definition(cls) -> OpDefinition:
+    definition = OpDefinition(cls.__dict__["name"])
+    for key, value in cls.__dict__.items():
+        if not isinstance(value, _Field):
+            continue
+        if key in _RESERVED:
+            raise TypeError(f"{cls.__name__}: '{key}' would shadow a member of Operation; rename it")
+        value.name = key
+        group = definition.fields.setdefault(value.kind, [])
+        if value.variadic and any(f.variadic for f in group):
+            raise TypeError(f"{cls.__name__}: at most one variadic {value.kind} group is supported")
+        value.index = len(group)
+        group.append(value)
+    traits = []
+    for base in reversed(cls.__mro__):
+        for t in base.__dict__.get("traits", ()):
+            traits.append(t() if isinstance(t, type) else t)
+    definition.traits = tuple(traits)
+    return definition
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def op_error(op: Operation, message: str) -> XirError:
+    """``'dialect.op' op <message>``, placed where the op was parsed (or at its location)."""
+    text = f"'{op.name}' op {message}"
+    if op.position is not None:
+        filename, line, column = op.position
+        return XirError(Diagnostic(text, filename=filename, line=line, column=column))
+    from xir.diagnostics import error_at
+
+    return error_at(op.location, text)
