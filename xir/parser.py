@@ -9,6 +9,7 @@ Entry points: :func:`parse` (a whole file), :func:`parse_type`, :func:`parse_att
 
 from __future__ import annotations
 
+import gc
 import threading
 
 from xir import attributes as A
@@ -19,7 +20,7 @@ from xir.parse_values import decode_dense, decode_dense_array, decode_int_array,
 from xir.parse_values import ParseValueError
 
 _START_SYMBOLS = [
-    "start", "type_text", "attribute_text", "builtin_type_text", "function_type_text",
+    "start", "type_text", "attribute_text", "attr_dict_text", "builtin_type_text", "function_type_text",
     "location_text", "dense_text",
 ]
 
@@ -199,6 +200,8 @@ class _Builder:
         return c
 
     def properties(self, c):
+        if len(c) == 1 and isinstance(c[0], str):  # the coarse PROPERTIES token
+            return self.owner.simple_dict(c[0], text=str(c[0])[1:-1], column_offset=1)
         return dict(e for e in c if e is not None)
 
     def regions(self, c):
@@ -402,7 +405,11 @@ class _Builder:
     # -- attributes ----------------------------------------------------------------------------
 
     def attr_dict(self, c):
+        if len(c) == 1 and isinstance(c[0], str):  # the coarse ATTR_DICT token
+            return self.owner.simple_dict(c[0], text=str(c[0]), column_offset=0)
         return dict(e for e in c if e is not None)
+
+    attr_dict_text = attr_dict
 
     def attr_entry(self, c):
         key, value = c
@@ -630,6 +637,7 @@ class Parser:
         self.types: dict[str, T.Type] = {}
         self.function_types: dict[str, T.FunctionType] = {}
         self.int_arrays: dict[str, A.ArrayAttr] = {}
+        self.dicts: dict[str, dict] = {}
         self.locations: dict[str, A.Location] = {}
         self.dialect_items: dict[str, object] = {}
         self.builder = _Builder(self)
@@ -663,6 +671,18 @@ class Parser:
             t = T.scalar_type(text)
         self.types[text] = t
         return t
+
+    def simple_dict(self, tok, text: str, column_offset: int) -> dict:
+        """A coarse dictionary token decoded once per distinct text; each op gets its own copy."""
+        entries = self.dicts.get(text)
+        if entries is None:
+            try:
+                entries = self.dicts[text] = self.sub_parse(text, "attr_dict_text", tok)
+            except _ParseError as e:
+                if e.offset and e.offset[0] <= 1:
+                    e.offset = (1, e.offset[1] + column_offset)
+                raise
+        return dict(entries)
 
     def parse_type_text(self, text: str) -> T.Type:
         t = self.types.get(text)
@@ -708,6 +728,8 @@ class Parser:
         builder = self.builder
         builder.reset(allow_unregistered, filename)
         source = SourceFile(filename, text)
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # a parse allocates millions of objects and frees none: collecting is pure cost
         try:
             top = self.lark.parse(text, start="start")
         except _ParseError as e:
@@ -720,6 +742,8 @@ class Parser:
             raise XirError(Diagnostic("input is nested too deeply", filename=filename)) from None
         finally:
             builder.scope = None
+            if gc_was_enabled:
+                gc.enable()
         return _as_module(top, builder.resources)
 
     def _diagnostic_at(self, e: _ParseError, source: SourceFile) -> Diagnostic:
