@@ -10,10 +10,9 @@ import math
 import re
 import struct
 
-import attrs
-
 from xir.types import FloatType, IndexType, IntegerType, TensorType, Type, VectorType
-from xir.types import f64, i1, i64, value_class
+from xir.types import f64, i1, i64
+from xir.value import FrozenError, value_class
 
 
 class Attribute:
@@ -239,7 +238,7 @@ def dict_entries_text(entries) -> str:
     return ", ".join(parts)
 
 
-@attrs.frozen(slots=True, repr=False, eq=False)
+@value_class
 class DictionaryAttr(Attribute):
     """A dictionary of named attributes: ``{a = 1, b}``; entries keep their order."""
 
@@ -338,7 +337,7 @@ class DenseElementsAttr(Attribute):
         object.__setattr__(self, "_hash", None)
 
     def __setattr__(self, name, value):
-        raise attrs.exceptions.FrozenInstanceError()
+        raise FrozenError(f"DenseElementsAttr is immutable; cannot set '{name}'")
 
     def to_numpy(self):
         """The full-shape contents (a splat is broadcast, read-only)."""
@@ -394,7 +393,6 @@ class DenseElementsAttr(Attribute):
 # -- resources -----------------------------------------------------------------------------------
 
 
-@attrs.define(eq=False, repr=False)
 class ResourceHandle:
     """A named blob of bytes that lives outside the IR text (MLIR's dialect resources).
 
@@ -402,16 +400,19 @@ class ResourceHandle:
     and may stay None for a handle that names a resource the file does not carry.
     """
 
-    name: str
-    data: bytes | None = None
-    alignment: int = 4
+    __slots__ = ("name", "data", "alignment")
+
+    def __init__(self, name: str, data: bytes | None = None, alignment: int = 4):
+        self.name = name
+        self.data = data
+        self.alignment = alignment
 
     def __repr__(self) -> str:
         size = "missing" if self.data is None else f"{len(self.data)} bytes"
         return f"<resource {self.name}: {size}>"
 
 
-@attrs.frozen(slots=True, repr=False, eq=False)
+@value_class
 class DenseResourceAttr(Attribute):
     """Tensor contents held in a named resource: ``dense_resource<conv1_w> : tensor<8x3x3x3xf32>``."""
 

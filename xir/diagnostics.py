@@ -7,15 +7,15 @@ catch it at the edge and print it, so a user never sees a Python traceback for a
 
 from __future__ import annotations
 
-import attrs
 
-
-@attrs.define
 class SourceFile:
     """The text of one input, by name, so that a diagnostic can quote the offending line."""
 
-    name: str
-    text: str
+    __slots__ = ("name", "text")
+
+    def __init__(self, name: str, text: str):
+        self.name = name
+        self.text = text
 
     def line_text(self, line: int) -> str | None:
         """The 1-based ``line`` of the text, without its newline, or None past the end."""
@@ -28,17 +28,22 @@ class SourceFile:
         return self.text[start:] if end < 0 else self.text[start:end]
 
 
-@attrs.define
 class Diagnostic:
     """One message about a place in an input: severity, text, and where (all optional but text)."""
 
-    message: str
-    severity: str = "error"
-    filename: str | None = None
-    line: int | None = None
-    column: int | None = None
-    source: SourceFile | None = None
-    notes: list["Diagnostic"] = attrs.field(factory=list)
+    def __init__(self, message: str, severity: str = "error", filename: str | None = None,
+                 line: int | None = None, column: int | None = None,
+                 source: SourceFile | None = None, notes: list | None = None):
+        self.message = message
+        self.severity = severity
+        self.filename = filename
+        self.line = line
+        self.column = column
+        self.source = source
+        self.notes: list[Diagnostic] = [] if notes is None else notes
+
+    def __repr__(self) -> str:
+        return f"<Diagnostic {self.header()}>"
 
     def header(self) -> str:
         """``file:line:col: error: message`` (the parts that are known)."""

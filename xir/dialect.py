@@ -9,23 +9,21 @@ keeps start-up fast.
 
 from __future__ import annotations
 
-import attrs
-
 ENTRY_POINT_GROUP = "xir.dialects"
 
 
-@attrs.define
 class Dialect:
     """A named set of operation classes."""
 
-    name: str
-    ops: list = attrs.field(factory=list)
-    description: str = ""
-    op_classes: dict = attrs.field(init=False, factory=dict)
-
-    def __attrs_post_init__(self):
-        for op_class in self.ops:
+    def __init__(self, name: str, ops=(), description: str = ""):
+        self.name = name
+        self.description = description
+        self.op_classes: dict = {}
+        for op_class in ops:
             self.add_op(op_class)
+
+    def __repr__(self) -> str:
+        return f"<Dialect {self.name}: {len(self.op_classes)} ops>"
 
     def add_op(self, op_class) -> None:
         """Register ``op_class`` (its ``name`` must start with this dialect's name and a dot)."""

@@ -17,12 +17,11 @@ error, not a silent override.
 
 from __future__ import annotations
 
-import attrs
-
 from xir import attributes as A
 from xir import types as T
 from xir.diagnostics import Diagnostic, XirError
 from xir.ir import Operation
+from xir.value import value_class
 
 # -- constraints -----------------------------------------------------------------------------------
 
@@ -42,7 +41,7 @@ class Constraint:
 ANY = Constraint()
 
 
-@attrs.frozen
+@value_class
 class TypeIs(Constraint):
     """Exactly one type."""
 
@@ -56,7 +55,7 @@ class TypeIs(Constraint):
         return value == self.type
 
 
-@attrs.frozen
+@value_class
 class OfClass(Constraint):
     """Any instance of the given type or attribute classes."""
 
@@ -67,14 +66,15 @@ class OfClass(Constraint):
         return isinstance(value, self.classes)
 
 
-@attrs.frozen
+@value_class
 class TensorOf(Constraint):
     """A tensor type whose element type is one of ``element_types`` (any if none are given)."""
 
     element_types: tuple = ()
 
     def __init__(self, *element_types):
-        self.__attrs_init__(tuple(element_types))
+        object.__setattr__(self, "element_types", tuple(element_types))
+        object.__setattr__(self, "_hash", None)
 
     @property
     def description(self) -> str:
@@ -88,14 +88,15 @@ class TensorOf(Constraint):
         )
 
 
-@attrs.frozen
+@value_class
 class AnyOf(Constraint):
     """One of several constraints."""
 
     options: tuple
 
     def __init__(self, *options):
-        self.__attrs_init__(tuple(options))
+        object.__setattr__(self, "options", tuple(options))
+        object.__setattr__(self, "_hash", None)
 
     @property
     def description(self) -> str:
@@ -105,7 +106,7 @@ class AnyOf(Constraint):
         return any(o.accepts(value) for o in self.options)
 
 
-@attrs.frozen
+@value_class
 class IntegerAttrOf(Constraint):
     """An integer attribute, optionally within ``[low, high]``."""
 
@@ -124,7 +125,7 @@ class IntegerAttrOf(Constraint):
         return (self.low is None or value.value >= self.low) and (self.high is None or value.value <= self.high)
 
 
-@attrs.frozen
+@value_class
 class ArrayOf(Constraint):
     """An array attribute whose every element satisfies ``element`` (and of length ``size``, if set)."""
 
@@ -144,14 +145,15 @@ class ArrayOf(Constraint):
         )
 
 
-@attrs.frozen
+@value_class
 class StringOf(Constraint):
     """A string attribute, optionally one of ``choices``."""
 
     choices: tuple = ()
 
     def __init__(self, *choices):
-        self.__attrs_init__(tuple(choices))
+        object.__setattr__(self, "choices", tuple(choices))
+        object.__setattr__(self, "_hash", None)
 
     @property
     def description(self) -> str:
@@ -192,18 +194,22 @@ def as_constraint(c) -> Constraint:
 # -- declarations ----------------------------------------------------------------------------------
 
 
-@attrs.define
 class _Field:
     """One declared part of an op; ``kind`` says which list it indexes, ``name`` is set by the class."""
 
-    kind: str  # operand, result, property, attribute, region, successor
-    constraint: Constraint = ANY
-    variadic: bool = False
-    optional: bool = False
-    default: object = None
-    doc: str = ""
-    name: str = ""
-    index: int = 0
+    def __init__(self, kind: str, constraint: Constraint = ANY, variadic: bool = False,
+                 optional: bool = False, default=None, doc: str = ""):
+        self.kind = kind  # operand, result, property, attribute, region, successor
+        self.constraint = constraint
+        self.variadic = variadic
+        self.optional = optional
+        self.default = default
+        self.doc = doc
+        self.name = ""  # set when the op class is created
+        self.index = 0
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.name}: {self.constraint}>"
 
     def __get__(self, op, owner=None):
         if op is None:
@@ -277,13 +283,13 @@ def var_successor(doc: str = "") -> _Field:
 _RESERVED = set(dir(Operation)) | {"definition", "traits", "verify_", "summary"}
 
 
-@attrs.define
 class OpDefinition:
     """What an op class declares, collected when the class is created."""
 
-    name: str
-    fields: dict = attrs.field(factory=dict)  # kind -> [_Field] in declaration order
-    traits: tuple = ()
+    def __init__(self, name: str):
+        self.name = name
+        self.fields: dict[str, list[_Field]] = {}  # kind -> fields in declaration order
+        self.traits: tuple = ()
 
     def of(self, kind: str) -> list:
         return self.fields.get(kind, [])

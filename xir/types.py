@@ -1,6 +1,6 @@
 """Builtin types: immutable, hashable values, printed in MLIR syntax.
 
-Every type is a frozen ``attrs`` class with a cached hash. The parser interns types by their text, so
+Every type is an immutable value class (:mod:`xir.value`) with a cached hash. The parser interns types by their text, so
 a type written 100k times in a file is one object; code that builds types directly may compare them
 by value (``==``) and use them as dictionary keys.
 """
@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import re
 
-import attrs
-
-# Shared by all types and attributes: frozen, slotted, value equality, hash computed once.
-value_class = attrs.frozen(slots=True, cache_hash=True, repr=False)
+from xir.value import value_class
 
 
 class Type:
