@@ -10,6 +10,7 @@ Entry points: :func:`parse` (a whole file), :func:`parse_type`, :func:`parse_att
 from __future__ import annotations
 
 import gc
+import re
 import threading
 
 from xir import attributes as A
@@ -45,11 +46,15 @@ class _Scope:
 class _ParseError(Exception):
     """Raised inside callbacks; carries a token (for its position) and a message."""
 
-    def __init__(self, token, message: str, offset: int = 0):
+    def __init__(self, token, message: str, offset=None):
         super().__init__(message)
+        if isinstance(token, tuple):  # (token, character offset of the problem inside it)
+            token, at = token
+            before = str(token)[:at]
+            offset = (before.count("\n") + 1, at - (before.rfind("\n") + 1) + 1)
         self.token = token
         self.message = message
-        self.offset = offset
+        self.offset = offset  # (line, column) inside the token, 1-based, or None
 
 
 class _Builder:
@@ -110,7 +115,7 @@ class _Builder:
     def _resolve_operands(self, operands, types) -> list[Value]:
         values = []
         scope = self.scope
-        for (name, index, tok), t in zip(operands, types):
+        for (name, index, where), t in zip(operands, types):
             s = scope
             group = None
             while s is not None:
@@ -119,25 +124,29 @@ class _Builder:
                     break
                 s = s.parent
             if group is None:
-                group = self._forward_reference(name, index, tok)
-            if index >= len(group):
-                raise _ParseError(tok, f"result number {index} of '{name}' is out of range "
-                                       f"(it has {len(group)} results)")
-            v = group[index]
+                v = self._forward_reference(name, index, where, t)
+            elif index >= len(group):
+                raise _ParseError(where, f"result number {index} of '{name}' is out of range "
+                                         f"(it has {len(group)} results)")
+            else:
+                v = group[index]
             if v.type is not t and v.type != t:
-                raise _ParseError(tok, f"use of value '{name}' expects different type than prior "
-                                       f"uses: '{t}' vs '{v.type}'")
+                raise _ParseError(where, f"use of value '{name}' expects different type than prior "
+                                         f"uses: '{t}' vs '{v.type}'")
             values.append(v)
         return values
 
-    def _forward_reference(self, name, index, tok) -> list[Value]:
+    def _forward_reference(self, name, index, where, t) -> Value:
+        """A placeholder for a value used before its definition (bound when it is defined)."""
         entry = self.scope.forward.get(name)
         if entry is None:
-            entry = self.scope.forward[name] = ([], tok)
+            entry = self.scope.forward[name] = ([], where)
         placeholders = entry[0]
         while len(placeholders) <= index:
             placeholders.append(None)
-        return placeholders
+        if placeholders[index] is None:
+            placeholders[index] = Value(t)
+        return placeholders[index]
 
     def _define(self, name: str, values: list[Value], tok) -> None:
         scope = self.scope
@@ -180,20 +189,17 @@ class _Builder:
             start += n
 
     def operands(self, c):
+        """A list of (name, result index, where) for each operand; ``where`` places errors."""
+        out = []
         if len(c) == 1 and c[0] is not None and c[0].type == "OPERANDS":
             tok = c[0]
-            body = tok[1:-1].strip()
-            if not body:
-                return ()
-            parts = body.split(",")
+            for m in _OPERAND_RE.finditer(tok):
+                out.append((m.group(1), int(m.group(2) or 0), (tok, m.start())))
         else:
-            tok = c[0] if c and c[0] is not None else None
-            parts = [t for t in c if t is not None]
-        out = []
-        for part in parts:
-            part = part.strip()
-            name, _, index = part.partition("#")
-            out.append((name, int(index) if index else 0, tok))
+            for tok in c:
+                if tok is not None:
+                    name, _, index = tok.partition("#")
+                    out.append((name, int(index or 0), tok))
         return out
 
     def successors(self, c):
@@ -597,6 +603,9 @@ class _Builder:
 
 
 # -- helpers for the callbacks -------------------------------------------------------------------
+
+
+_OPERAND_RE = re.compile(r"(%[^\s,#)]+)(?:#([0-9]+))?")
 
 
 def _unquote_text(text: str) -> str:
