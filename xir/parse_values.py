@@ -65,8 +65,15 @@ def decode_number(text: str, t: T.Type | None) -> A.Attribute:
 
 
 def decode_int_array(text: str) -> A.ArrayAttr:
-    """``[1, 2, 3]`` as an array of i64 integer attributes."""
-    return A.ArrayAttr(tuple(A.IntegerAttr(int(p)) for p in text.strip()[1:-1].split(",")))
+    """``[1, 2, 3]`` or ``[1 : i32, 2 : i64]`` as an array of integer attributes (i64 by default)."""
+    items = []
+    for part in text.strip()[1:-1].split(","):
+        value, _, type_text = part.partition(":")
+        if type_text:
+            items.append(decode_number(value.strip(), T.scalar_type(type_text.strip())))
+        else:
+            items.append(A.IntegerAttr(int(value)))
+    return A.ArrayAttr(tuple(items))
 
 
 def decode_dense_array(text: str, parse_type) -> A.DenseArrayAttr:

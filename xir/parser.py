@@ -46,15 +46,13 @@ class _Scope:
 class _ParseError(Exception):
     """Raised inside callbacks; carries a token (for its position) and a message."""
 
-    def __init__(self, token, message: str, offset=None):
+    def __init__(self, where, message: str):
         super().__init__(message)
-        if isinstance(token, tuple):  # (token, character offset of the problem inside it)
-            token, at = token
-            before = str(token)[:at]
-            offset = (before.count("\n") + 1, at - (before.rfind("\n") + 1) + 1)
+        # ``where`` is a token or (token, character offset of the problem inside its text).
+        token, at = where if isinstance(where, tuple) else (where, 0)
         self.token = token
+        self.at = at
         self.message = message
-        self.offset = offset  # (line, column) inside the token, 1-based, or None
 
 
 class _Builder:
@@ -78,8 +76,10 @@ class _Builder:
     # -- operations ----------------------------------------------------------------------------
 
     def generic_op(self, c):
-        results_tok, name_tok, operands, successors, props, regions, attrs, ftype, loc = c
-        name = A.unescape_string(name_tok[1:-1]) if "\\" in name_tok else name_tok[1:-1]
+        results_tok, (name_tok, operands), successors, props, regions, attrs, ftype, loc = c
+        name = _STRING_RE.match(name_tok).group(1)
+        if "\\" in name:
+            name = A.unescape_string(name)
         op_class = self.owner.op_class(name, name_tok, self.allow_unregistered)
         if len(operands) != len(ftype.inputs):
             raise _ParseError(name_tok, f"expected {len(operands)} operand type"
@@ -89,7 +89,7 @@ class _Builder:
         op._name = name
         op._operands = values
         for i, v in enumerate(values):
-            v.uses.append((op, i))
+            v.uses[(op, i)] = None
         op.results = [OpResult(t, op, i) for i, t in enumerate(ftype.results)]
         op.attributes = {} if attrs is None else attrs
         op.properties = {} if props is None else props
@@ -104,7 +104,7 @@ class _Builder:
             for i, label in enumerate(successors):
                 op.successors.append(None)
                 scope.pending_successors.append((op, i, label))
-        op.location = loc
+        op.location = None if loc is None else self.owner.location(loc)
         op.position = (self.filename, (results_tok or name_tok).line, (results_tok or name_tok).column)
         op.parent = op.prev_op = op.next_op = None
         if results_tok is not None:
@@ -188,13 +188,34 @@ class _Builder:
             self._define(name, results[start:start + n], tok)
             start += n
 
+    def op_head(self, c):
+        """(name token, operands): the name token's text starts with the quoted name."""
+        if len(c) == 2:
+            return c[0], c[1]
+        tok = c[0]
+        start = tok.rindex("(")
+        return tok, self._coarse_operands(tok, start)
+
+    def signature(self, c):
+        tok = c[0]
+        if not isinstance(tok, str):
+            return tok  # the fine form: a FunctionType already
+        t = self.owner.function_types.get(tok)
+        if t is None:
+            start = tok.index("(")
+            t = self.owner.function_types[str(tok)] = self.owner.sub_parse(
+                str(tok)[start:], "function_type_text", (tok, start))
+        return t
+
+    def _coarse_operands(self, tok, start: int = 0):
+        return [(m.group(1), int(m.group(2) or 0), (tok, m.start()))
+                for m in _OPERAND_RE.finditer(tok, start)]
+
     def operands(self, c):
         """A list of (name, result index, where) for each operand; ``where`` places errors."""
         out = []
         if len(c) == 1 and c[0] is not None and c[0].type == "OPERANDS":
-            tok = c[0]
-            for m in _OPERAND_RE.finditer(tok):
-                out.append((m.group(1), int(m.group(2) or 0), (tok, m.start())))
+            return self._coarse_operands(c[0])
         else:
             for tok in c:
                 if tok is not None:
@@ -305,7 +326,7 @@ class _Builder:
         from xir.builtin import ModuleOp
 
         op = ModuleOp.build(region=region, sym_name=None if sym is None else _symbol(sym).root,
-                            attributes=attrs, location=loc)
+                            attributes=attrs, location=None if loc is None else self.owner.location(loc))
         op.position = (self.filename, kw.line, kw.column)
         self.scope.block.append(op)
         return op
@@ -345,7 +366,8 @@ class _Builder:
             arg_types=[a[1] for a in args], result_types=[r[0] for r in results],
             arg_attrs=[a[2] for a in args], result_attrs=[r[1] for r in results],
             visibility=None if visibility is None else str(visibility),
-            attributes=attrs, body=region, location=loc,
+            attributes=attrs, body=region,
+            location=None if loc is None else self.owner.location(loc),
         )
         op.position = (self.filename, kw.line, kw.column)
         self.scope.block.append(op)
@@ -426,7 +448,10 @@ class _Builder:
         cache = self.owner.int_arrays
         attr = cache.get(tok)
         if attr is None:
-            attr = cache[str(tok)] = decode_int_array(str(tok))
+            try:
+                attr = cache[str(tok)] = decode_int_array(str(tok))
+            except ParseValueError as e:
+                raise _ParseError(tok, str(e)) from None
         return attr
 
     def number_attr(self, c):
@@ -605,6 +630,7 @@ class _Builder:
 # -- helpers for the callbacks -------------------------------------------------------------------
 
 
+_STRING_RE = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 _OPERAND_RE = re.compile(r"(%[^\s,#)]+)(?:#([0-9]+))?")
 
 
@@ -637,6 +663,7 @@ _builder = None
 _parser = None
 
 MAX_REGION_DEPTH = 200
+_SIMPLE_LOC = re.compile(r'loc\(\s*"([^"\\\n]*)"\s*(?::\s*([0-9]+)\s*:\s*([0-9]+)\s*)?\)')
 
 
 class Parser:
@@ -685,12 +712,7 @@ class Parser:
         """A coarse dictionary token decoded once per distinct text; each op gets its own copy."""
         entries = self.dicts.get(text)
         if entries is None:
-            try:
-                entries = self.dicts[text] = self.sub_parse(text, "attr_dict_text", tok)
-            except _ParseError as e:
-                if e.offset and e.offset[0] <= 1:
-                    e.offset = (1, e.offset[1] + column_offset)
-                raise
+            entries = self.dicts[text] = self.sub_parse(text, "attr_dict_text", (tok, column_offset))
         return dict(entries)
 
     def parse_type_text(self, text: str) -> T.Type:
@@ -712,22 +734,33 @@ class Parser:
         text = str(tok)
         loc = self.locations.get(text)
         if loc is None:
-            loc = self.sub_parse(text, "location_text", tok)
+            simple = _SIMPLE_LOC.fullmatch(text)  # loc("name") or loc("file":1:2), without Lark
+            if simple is None:
+                loc = self.sub_parse(text, "location_text", tok)
+            elif simple.group(2) is None:
+                loc = A.NameLoc(simple.group(1), None)
+            else:
+                loc = A.FileLineColLoc(simple.group(1), int(simple.group(2)), int(simple.group(3)))
             if "#" not in text:  # aliases differ between files; cache only self-contained text
                 self.locations[text] = loc
         return loc
 
-    def sub_parse(self, text: str, start: str, tok):
-        """Parse ``text`` (the text of token ``tok``) with one of the fine start symbols."""
+    def sub_parse(self, text: str, start: str, where):
+        """Parse ``text`` with one of the fine start symbols. ``text`` is found in the input at
+        ``where``: a token (``text`` is its text) or ``(token, offset of text in the token)``."""
         import lark
 
+        tok, base = where if isinstance(where, tuple) else (where, 0)
         try:
             return self.lark.parse(text, start=start)
-        except _ParseError:
-            raise
+        except _ParseError as e:
+            if tok is None or e.token is None:
+                raise
+            # A token of this sub-parse: its position is relative to ``text``.
+            raise _ParseError((tok, base + e.token.start_pos + e.at), e.message) from None
         except lark.exceptions.LarkError as e:
-            line, column, message = self._describe(e, text)
-            raise _ParseError(tok, message, offset=(line, column)) from None
+            _, _, pos, message = self._describe(e, text)
+            raise _ParseError((tok, base + pos) if tok is not None else None, message) from None
 
     # -- parsing -------------------------------------------------------------------------------
 
@@ -744,11 +777,14 @@ class Parser:
         except _ParseError as e:
             raise XirError(self._diagnostic_at(e, source)) from None
         except lark.exceptions.LarkError as e:
-            line, column, message = self._describe(e, text)
+            line, column, _, message = self._describe(e, text)
             raise XirError(Diagnostic(message, filename=filename, line=line, column=column,
                                       source=source)) from None
         except RecursionError:
-            raise XirError(Diagnostic("input is nested too deeply", filename=filename)) from None
+            line, column, depth = deep_nesting_position(text)
+            raise XirError(Diagnostic(f"input is nested too deeply ({depth} levels of brackets)",
+                                      filename=filename, line=line, column=column,
+                                      source=source)) from None
         finally:
             builder.scope = None
             if gc_was_enabled:
@@ -759,34 +795,35 @@ class Parser:
         tok = e.token
         line = getattr(tok, "line", None)
         column = getattr(tok, "column", None)
-        if e.offset and line is not None:
-            sub_line, sub_col = e.offset
-            if sub_line <= 1:
-                column += sub_col - 1
+        if e.at and line is not None:
+            before = str(tok)[:e.at]
+            newlines = before.count("\n")
+            if newlines:
+                line, column = line + newlines, e.at - before.rfind("\n")
             else:
-                line, column = line + sub_line - 1, sub_col
+                column += e.at
         return Diagnostic(e.message, filename=source.name, line=line, column=column, source=source)
 
-    def _describe(self, e, text: str) -> tuple[int, int, str]:
+    def _describe(self, e, text: str) -> tuple[int, int, int, str]:
+        """(line, column, character offset, message) for a Lark error in ``text``."""
         import lark
 
         if isinstance(e, lark.exceptions.UnexpectedCharacters):
-            char = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+            pos = e.pos_in_stream
+            char = text[pos] if pos < len(text) else ""
             if char == '"':
-                return e.line, e.column, "unterminated string literal"
-            return e.line, e.column, f"unexpected character {_char_repr(char)}"
+                return e.line, e.column, pos, "unterminated string literal"
+            return e.line, e.column, pos, f"unexpected character {_char_repr(char)}"
         if isinstance(e, lark.exceptions.UnexpectedToken):
             tok = e.token
             expected = self._expected_text(e.expected)
             if tok.type == "$END":
                 line, column = _end_position(text)
-                return line, column, f"unexpected end of input, expected {expected}"
+                return line, column, len(text), f"unexpected end of input, expected {expected}"
             shown = str(tok) if len(tok) <= 40 else str(tok)[:37] + "..."
-            return tok.line, tok.column, f"expected {expected}, found '{shown}'"
-        if isinstance(e, lark.exceptions.UnexpectedEOF):
-            line, column = _end_position(text)
-            return line, column, "unexpected end of input"
-        return 1, 1, str(e).splitlines()[0]
+            return tok.line, tok.column, tok.start_pos, f"expected {expected}, found '{shown}'"
+        line, column = _end_position(text)
+        return line, column, len(text), "unexpected end of input"
 
     def _expected_text(self, names) -> str:
         described = sorted({self.terminal_descriptions.get(n, n) for n in names})
@@ -821,6 +858,30 @@ def _char_repr(char: str) -> str:
     return repr(char) if char else "end of input"
 
 
+_NESTING_TOKEN = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?|//[^\n]*|->|[\[({<]|[\])}>]')
+
+
+def deep_nesting_position(text: str, threshold: int = 100) -> tuple[int, int, int]:
+    """Where ``text`` nests too deeply: (line, column) of the first bracket at depth ``threshold``
+    (or of the deepest one, if none is that deep), and the greatest depth. Used only to place
+    a RecursionError, so its cost is paid on the error path alone."""
+    depth = deepest = 0
+    where = at_threshold = 0
+    for m in _NESTING_TOKEN.finditer(text):
+        c = m.group()[0]
+        if c in "[({<":
+            depth += 1
+            if depth > deepest:
+                deepest, where = depth, m.start()
+                if depth == threshold:
+                    at_threshold = m.start()
+        elif c in "])}>":
+            depth -= 1
+    offset = at_threshold or where
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1, deepest
+
+
 def _end_position(text: str) -> tuple[int, int]:
     line = text.count("\n") + 1
     column = len(text) - (text.rfind("\n") + 1) + 1
@@ -849,9 +910,11 @@ def _load_lark(builder):
 
     import lark
 
+    from xir.lexer import ContextualLexer
+
     grammar = files("xir.grammar").joinpath("xir.lark").read_text()
     return lark.Lark(
-        grammar, parser="lalr", lexer="contextual", start=_START_SYMBOLS,
+        grammar, parser="lalr", lexer=ContextualLexer, start=_START_SYMBOLS,
         maybe_placeholders=True, transformer=builder, cache=_cache_path(grammar),
     )
 
