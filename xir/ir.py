@@ -17,7 +17,8 @@ from xir.types import Type
 class Value:
     """An SSA value: a result of an operation or an argument of a block.
 
-    ``uses`` lists ``(operation, operand_index)`` pairs in the order the uses were made.
+    ``uses`` holds ``(operation, operand_index)`` pairs in the order the uses were made: a dict
+    used as an ordered set (values are None), so that dropping a use is O(1) however many there are.
     ``name_hint`` is the name the value had in the text (``%x``), which the printer keeps.
     """
 
@@ -25,7 +26,7 @@ class Value:
 
     def __init__(self, type: Type, name_hint: str | None = None):
         self.type = type
-        self.uses: list[tuple[Operation, int]] = []
+        self.uses: dict[tuple[Operation, int], None] = {}
         self.name_hint = name_hint
 
     @property
@@ -42,18 +43,18 @@ class Value:
             return
         for op, index in self.uses:
             op._operands[index] = other
-            other.uses.append((op, index))
-        self.uses = []
+            other.uses[(op, index)] = None
+        self.uses = {}
 
     def replace_uses_if(self, other: "Value", predicate) -> None:
         """Replace the uses ``(op, index)`` for which ``predicate(op, index)`` holds."""
-        keep = []
+        keep = {}
         for op, index in self.uses:
             if predicate(op, index):
                 op._operands[index] = other
-                other.uses.append((op, index))
+                other.uses[(op, index)] = None
             else:
-                keep.append((op, index))
+                keep[(op, index)] = None
         self.uses = keep
 
     def __repr__(self) -> str:
@@ -114,7 +115,7 @@ class Operation:
         self._name = name
         self._operands: list[Value] = list(operands)
         for i, value in enumerate(self._operands):
-            value.uses.append((self, i))
+            value.uses[(self, i)] = None
         self.results = [OpResult(t, self, i) for i, t in enumerate(result_types)]
         self.attributes = {} if attributes is None else attributes
         self.properties = {} if properties is None else properties
@@ -166,20 +167,20 @@ class Operation:
     def set_operand(self, index: int, value: Value) -> None:
         """Use ``value`` as operand ``index`` (updating both values' use lists)."""
         old = self._operands[index]
-        old.uses.remove((self, index))
+        del old.uses[(self, index)]
         self._operands[index] = value
-        value.uses.append((self, index))
+        value.uses[(self, index)] = None
 
     def set_operands(self, values) -> None:
         """Replace the whole operand list."""
         self._drop_operand_uses()
         self._operands = list(values)
         for i, value in enumerate(self._operands):
-            value.uses.append((self, i))
+            value.uses[(self, i)] = None
 
     def _drop_operand_uses(self) -> None:
         for i, value in enumerate(self._operands):
-            value.uses.remove((self, i))
+            value.uses.pop((self, i), None)  # tolerant: the value's own op may be destroyed first
 
     @property
     def result(self) -> Value:
@@ -265,7 +266,7 @@ class Operation:
             for block in region.blocks:
                 for op in list(block.ops_reversed()):
                     for result in op.results:
-                        result.uses = []
+                        result.uses = {}
                     op._destroy()
         self._drop_operand_uses()
         self._operands = []
