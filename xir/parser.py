@@ -79,7 +79,7 @@ class _Builder:
         results_tok, (name_tok, operands), successors, props, regions, attrs, ftype, loc = c
         name = _STRING_RE.match(name_tok).group(1)
         if "\\" in name:
-            name = A.unescape_string(name)
+            name = _unquote_text(f'"{name}"', name_tok)
         op_class = self.owner.op_class(name, name_tok, self.allow_unregistered)
         if len(operands) != len(ftype.inputs):
             raise _ParseError(name_tok, f"expected {len(operands)} operand type"
@@ -496,7 +496,7 @@ class _Builder:
     def dense_resource_attr(self, c):
         tok, t = c
         name = tok[tok.index("<") + 1:-1].strip()
-        name = _unquote_text(name)
+        name = _unquote_text(name, tok)
         handle = self.resources.get(name)
         if handle is None:
             handle = self.resources[name] = A.ResourceHandle(name)
@@ -505,7 +505,8 @@ class _Builder:
     def dense_array_attr(self, c):
         tok = c[0]
         try:
-            return decode_dense_array(str(tok), self.owner.parse_type_text)
+            return decode_dense_array(str(tok), lambda text: self.owner.types.get(text)
+                                      or self.owner.sub_parse(text, "type_text", tok))
         except ParseValueError as e:
             raise _ParseError(tok, str(e)) from None
 
@@ -634,18 +635,21 @@ _STRING_RE = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 _OPERAND_RE = re.compile(r"(%[^\s,#)]+)(?:#([0-9]+))?")
 
 
-def _unquote_text(text: str) -> str:
+def _unquote_text(text: str, tok=None) -> str:
     if text.startswith('"'):
-        return A.unescape_string(text[1:-1])
+        try:
+            return A.unescape_string(text[1:-1])
+        except ValueError as e:  # an unknown escape: an error in the input, at token ``tok``
+            raise _ParseError(tok, str(e)) from None
     return text
 
 
 def _unquote(tok) -> str:
-    return _unquote_text(str(tok))
+    return _unquote_text(str(tok), tok)
 
 
 def _symbol(tok) -> A.SymbolRefAttr:
-    parts = [_unquote_text(p[1:]) for p in str(tok).split("::")]
+    parts = [_unquote_text(p[1:], tok) for p in str(tok).split("::")]
     return A.SymbolRefAttr(parts[0], tuple(parts[1:]))
 
 
@@ -685,6 +689,8 @@ class Parser:
     def op_class(self, name: str, tok, allow_unregistered: bool):
         from xir.dialect import lookup_dialect
 
+        if not name:
+            raise _ParseError(tok, "empty operation name is invalid")
         dialect_name, dot, _ = name.partition(".")
         dialect = lookup_dialect(dialect_name) if dot else None
         if dialect is None:
@@ -906,13 +912,17 @@ def _as_module(top: Block, resources: dict):
 
 
 def _load_lark(builder):
-    from importlib.resources import files
+    import os
 
     import lark
 
+    import xir.grammar
     from xir.lexer import ContextualLexer
 
-    grammar = files("xir.grammar").joinpath("xir.lark").read_text()
+    # The grammar sits beside xir/grammar/__init__.py in a checkout and in a wheel alike (a plain
+    # path is cheaper to import than importlib.resources, which start-up time notices).
+    with open(os.path.join(os.path.dirname(xir.grammar.__file__), "xir.lark"), encoding="utf-8") as f:
+        grammar = f.read()
     return lark.Lark(
         grammar, parser="lalr", lexer=ContextualLexer, start=_START_SYMBOLS,
         maybe_placeholders=True, transformer=builder, cache=_cache_path(grammar),
@@ -920,9 +930,15 @@ def _load_lark(builder):
 
 
 def _cache_path(grammar: str):
-    """Where Lark keeps the compiled parse tables: a per-user cache dir, or none if not writable."""
-    import hashlib
+    """Where Lark keeps the compiled parse tables: a per-user cache dir, or none if not writable.
+
+    The name only needs to differ between grammars: Lark checks a full hash of the grammar and
+    options stored in the file and rebuilds on a mismatch.
+    """
     import os
+    import zlib
+
+    import lark
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     folder = os.path.join(base, "xir")
@@ -932,8 +948,8 @@ def _cache_path(grammar: str):
         return False
     if not os.access(folder, os.W_OK):
         return False
-    digest = hashlib.sha256(grammar.encode()).hexdigest()[:16]
-    return os.path.join(folder, f"grammar-{digest}.lark.cache")
+    digest = zlib.crc32(grammar.encode()) & 0xFFFFFFFF
+    return os.path.join(folder, f"grammar-{digest:08x}-lark{lark.__version__}.lark.cache")
 
 
 def _shared_parser() -> Parser:
