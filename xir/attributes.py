@@ -108,8 +108,26 @@ class BoolAttr(Attribute):
 _PACK = {"f16": "e", "f32": "f", "f64": "d"}
 
 
+_BF16_MAX = (2 - 2 ** -7) * 2.0 ** 127
+
+
+def _round_bf16(value: float) -> float:
+    """``value`` rounded to the nearest bfloat16 (ties to even): 8 significant bits, the exponent
+    range of f32 (subnormals down to 2**-133)."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    exponent = math.frexp(value)[1]
+    if exponent > 128:
+        return math.copysign(math.inf, value)
+    quantum = max(exponent - 8, -133)
+    result = math.copysign(math.ldexp(round(math.ldexp(value, -quantum)), quantum), value)
+    return result if abs(result) <= _BF16_MAX else math.copysign(math.inf, value)
+
+
 def _round_to(kind: str, value: float) -> float:
     """``value`` rounded to the precision of the float type ``kind`` (where struct knows it)."""
+    if kind == "bf16":
+        return _round_bf16(value)
     fmt = _PACK.get(kind)
     if fmt is None or not math.isfinite(value):
         return value
@@ -121,7 +139,7 @@ def _round_to(kind: str, value: float) -> float:
 
 def float_text(value: float, kind: str = "f64") -> str:
     """The shortest decimal literal with a '.' that reads back to ``value`` in type ``kind``."""
-    if kind != "f64" and kind in _PACK:
+    if kind != "f64" and (kind in _PACK or kind == "bf16"):
         for digits in range(6, 18):
             text = f"{value:.{digits}g}"
             if _round_to(kind, float(text)) == value:
@@ -134,6 +152,23 @@ def float_text(value: float, kind: str = "f64") -> str:
     return text
 
 
+def float_literal(value: float, kind: str = "f64") -> str:
+    """``value`` as a literal of float type ``kind``: decimal if finite, else its bit pattern in hex."""
+    if math.isfinite(value):
+        return float_text(value, kind)
+    if kind == "bf16":
+        bits, digits = int.from_bytes(struct.pack("<f", value), "little") >> 16, 4
+    else:
+        fmt = _PACK.get(kind, "d")
+        bits, digits = int.from_bytes(struct.pack("<" + fmt, value), "little"), struct.calcsize(fmt) * 2
+    return f"0x{bits:0{digits}X}"
+
+
+def _float_key(value: float) -> bytes:
+    # Floats compare by bit pattern, as MLIR's attributes do: -0.0 is not 0.0, and a NaN is itself.
+    return struct.pack("<d", value)
+
+
 @value_class
 class FloatAttr(Attribute):
     """A float of a float type: ``1.5 : f32``; non-finite values print as their bit pattern."""
@@ -141,22 +176,28 @@ class FloatAttr(Attribute):
     value: float
     type: FloatType = f64
 
+    def __eq__(self, other):
+        return (type(other) is type(self) and self.type == other.type
+                and _float_key(self.value) == _float_key(other.value))
+
+    def __hash__(self):
+        return hash((self.type, _float_key(self.value)))
+
     def __str__(self) -> str:
-        kind = self.type.kind
-        if math.isfinite(self.value):
-            return f"{float_text(self.value, kind)} : {self.type}"
-        fmt = _PACK.get(kind, "d")
-        bits = int.from_bytes(struct.pack("<" + fmt, self.value), "little")
-        return f"0x{bits:0{struct.calcsize(fmt) * 2}X} : {self.type}"
+        return f"{float_literal(self.value, self.type.kind)} : {self.type}"
 
 
 def float_from_bits(bits: int, type: FloatType) -> float:
     """The float whose bit pattern in ``type`` is ``bits`` (MLIR's hex float literals)."""
+    if type.kind == "bf16":
+        if not 0 <= bits < 1 << 16:
+            raise ValueError(f"hexadecimal float literal does not fit {type}")
+        return struct.unpack("<f", (bits << 16).to_bytes(4, "little"))[0]
     fmt = _PACK.get(type.kind)
     if fmt is None:
         raise ValueError(f"hexadecimal float literals of type {type} are not supported")
     size = struct.calcsize(fmt)
-    if bits >= 1 << (8 * size):
+    if not 0 <= bits < 1 << (8 * size):
         raise ValueError(f"hexadecimal float literal does not fit {type}")
     return struct.unpack("<" + fmt, bits.to_bytes(size, "little"))[0]
 
@@ -261,11 +302,23 @@ class DenseArrayAttr(Attribute):
     element_type: Type
     values: tuple
 
+    def __eq__(self, other):
+        return (type(other) is type(self) and self.element_type == other.element_type
+                and self._key() == other._key())
+
+    def __hash__(self):
+        return hash((self.element_type, self._key()))
+
+    def _key(self) -> tuple:
+        if isinstance(self.element_type, FloatType):
+            return tuple(_float_key(v) for v in self.values)
+        return self.values
+
     def __str__(self) -> str:
         if not self.values:
             return f"array<{self.element_type}>"
         if isinstance(self.element_type, FloatType):
-            items = ", ".join(float_text(v, self.element_type.kind) for v in self.values)
+            items = ", ".join(float_literal(v, self.element_type.kind) for v in self.values)
         elif self.element_type == i1:
             items = ", ".join("true" if v else "false" for v in self.values)
         else:
@@ -374,6 +427,8 @@ class DenseElementsAttr(Attribute):
     def __str__(self) -> str:
         if self.is_splat:
             body = self._element_text(self.array.item())
+        elif self.array.size == 0:
+            body = ""  # as MLIR prints it: a nested [] could not show the shape of tensor<2x0x3xf32>
         elif self.array.size > HEX_PRINT_THRESHOLD or not self._elements_print_exactly():
             body = '"0x' + self.array.astype(self.array.dtype.newbyteorder("<")).tobytes().hex().upper() + '"'
         else:

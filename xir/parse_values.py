@@ -70,7 +70,11 @@ def decode_int_array(text: str) -> A.ArrayAttr:
     for part in text.strip()[1:-1].split(","):
         value, _, type_text = part.partition(":")
         if type_text:
-            items.append(decode_number(value.strip(), T.scalar_type(type_text.strip())))
+            try:
+                t = T.scalar_type(type_text.strip())
+            except ValueError as e:
+                raise ParseValueError(str(e)) from None
+            items.append(decode_number(value.strip(), t))
         else:
             items.append(A.IntegerAttr(int(value)))
     return A.ArrayAttr(tuple(items))
@@ -84,7 +88,10 @@ def decode_dense_array(text: str, parse_type) -> A.DenseArrayAttr:
     values = []
     for item in filter(None, (i.strip() for i in items.split(","))):
         if isinstance(element, T.FloatType):
-            values.append(decode_number(item if "." in item or "0x" in item else item + ".0", element).value)
+            try:
+                values.append(decode_number(item if "." in item or "0x" in item else item + ".0", element).value)
+            except ValueError:
+                raise ParseValueError(f"invalid element '{item}' in array of {element}") from None
         elif item in ("true", "false") and element == T.i1:
             values.append(item == "true")
         else:
@@ -99,7 +106,10 @@ def decode_dense(elements, t: T.TensorType | T.VectorType) -> A.DenseElementsAtt
     """The payload of ``dense<...> : t`` (as the grammar's ``dense_text`` callbacks return it)."""
     import numpy as np
 
-    dtype = A.numpy_dtype(t.element_type)
+    try:
+        dtype = A.numpy_dtype(t.element_type)
+    except ValueError as e:
+        raise ParseValueError(str(e)) from None
     if elements is None:
         if T.TensorType(t.shape, t.element_type).num_elements != 0:
             raise ParseValueError(f"empty dense literal for non-empty type {t}")

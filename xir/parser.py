@@ -203,8 +203,9 @@ class _Builder:
         t = self.owner.function_types.get(tok)
         if t is None:
             start = tok.index("(")
-            t = self.owner.function_types[str(tok)] = self.owner.sub_parse(
-                str(tok)[start:], "function_type_text", (tok, start))
+            t = self.owner.sub_parse(str(tok)[start:], "function_type_text", (tok, start))
+            if self.owner.reusable(tok):
+                self.owner.function_types[str(tok)] = t
         return t
 
     def _coarse_operands(self, tok, start: int = 0):
@@ -229,7 +230,7 @@ class _Builder:
     def properties(self, c):
         if len(c) == 1 and isinstance(c[0], str):  # the coarse PROPERTIES token
             return self.owner.simple_dict(c[0], text=str(c[0])[1:-1], column_offset=1)
-        return dict(e for e in c if e is not None)
+        return _entries_dict(c)
 
     def regions(self, c):
         return c
@@ -411,6 +412,7 @@ class _Builder:
         return top.block
 
     def _load_resources(self, section) -> None:
+        listed = {}  # the module keeps its resources in the order of the section, as it prints them
         for group, dialects in section:
             if group != "dialect_resources":
                 continue  # external_resources and others are kept by their owners, not here
@@ -419,6 +421,7 @@ class _Builder:
                     handle = self.resources.get(key)
                     if handle is None:
                         handle = self.resources[key] = A.ResourceHandle(key)
+                    listed[key] = handle
                     if value.type != "STRING" or not value.startswith('"0x'):
                         raise _ParseError(value, f"resource '{key}' must be a hex string \"0x...\"")
                     try:
@@ -429,19 +432,21 @@ class _Builder:
                         raise _ParseError(value, f"resource '{key}' lacks its 4-byte alignment header")
                     handle.alignment = int.from_bytes(blob[:4], "little")
                     handle.data = blob[4:]
+        listed.update(self.resources)
+        self.resources = listed
 
     # -- attributes ----------------------------------------------------------------------------
 
     def attr_dict(self, c):
         if len(c) == 1 and isinstance(c[0], str):  # the coarse ATTR_DICT token
             return self.owner.simple_dict(c[0], text=str(c[0]), column_offset=0)
-        return dict(e for e in c if e is not None)
+        return _entries_dict(c)
 
     attr_dict_text = attr_dict
 
     def attr_entry(self, c):
         key, value = c
-        return (_unquote(key), A.UNIT if value is None else value)
+        return (key, A.UNIT if value is None else value)  # the key token: see _entries_dict
 
     def int_array_attr(self, c):
         tok = c[0]
@@ -546,7 +551,9 @@ class _Builder:
             tok = c[0]
             t = self.owner.function_types.get(tok)
             if t is None:
-                t = self.owner.function_types[str(tok)] = self.owner.sub_parse(str(tok), "function_type_text", tok)
+                t = self.owner.sub_parse(str(tok), "function_type_text", tok)
+                if self.owner.reusable(tok):
+                    self.owner.function_types[str(tok)] = t
             return t
         return T.FunctionType(tuple(c[0]), tuple(c[1]))
 
@@ -644,12 +651,33 @@ def _unquote_text(text: str, tok=None) -> str:
     return text
 
 
+def _entries_dict(entries) -> dict:
+    """The dictionary of ``(key token, value)`` entries; a key given twice is an error."""
+    out = {}
+    for entry in entries:
+        if entry is None:
+            continue
+        tok, value = entry
+        key = _unquote(tok)
+        if key in out:
+            raise _ParseError(tok, f"duplicate key '{key}' in dictionary attribute")
+        out[key] = value
+    return out
+
+
 def _unquote(tok) -> str:
     return _unquote_text(str(tok), tok)
 
 
+# One `@name` or `@"name"` of a symbol reference (a quoted name may itself contain "::@").
+_SYMBOL_PART = re.compile(r'@("[^"\\\n]*(?:\\.[^"\\\n]*)*"|[^:"]*)')
+
+# A `!name` or `#name` alias use (a dialect type or attribute has a dot after its dialect's name).
+_ALIAS_USE = re.compile(r"[!#][A-Za-z_][A-Za-z0-9_$]*(?![A-Za-z0-9_$.])")
+
+
 def _symbol(tok) -> A.SymbolRefAttr:
-    parts = [_unquote_text(p[1:], tok) for p in str(tok).split("::")]
+    parts = [_unquote_text(m.group(1), tok) for m in _SYMBOL_PART.finditer(str(tok))]
     return A.SymbolRefAttr(parts[0], tuple(parts[1:]))
 
 
@@ -718,8 +746,19 @@ class Parser:
         """A coarse dictionary token decoded once per distinct text; each op gets its own copy."""
         entries = self.dicts.get(text)
         if entries is None:
-            entries = self.dicts[text] = self.sub_parse(text, "attr_dict_text", (tok, column_offset))
+            entries = self.sub_parse(text, "attr_dict_text", (tok, column_offset))
+            if self.reusable(text):
+                self.dicts[text] = entries
         return dict(entries)
+
+    def reusable(self, text: str) -> bool:
+        """Whether what ``text`` decodes to may be cached for later parses: not if it may name a
+        ``!alias`` or ``#alias`` of this file (another file may define the alias differently), nor
+        a ``dense_resource<...>`` (its handle belongs to this file's module and resource section)."""
+        if "dense_resource" in text:
+            return False
+        builder = self.builder
+        return not (builder.type_aliases or builder.attr_aliases) or _ALIAS_USE.search(text) is None
 
     def parse_type_text(self, text: str) -> T.Type:
         t = self.types.get(text)
@@ -847,6 +886,8 @@ _FRIENDLY = {
     "DENSE_ARRAY": "array literal", "DIALECT_ATTR": "attribute", "ATTR_ALIAS_NAME": "attribute alias",
     "DIMS": "dimensions", "MODULE_KW": "'builtin.module'", "FUNC_KW": "'func.func'",
     "VISIBILITY": "visibility", "$END": "end of input",
+    "OP_CALL": "operation", "SIGNATURE": "':' and a function type", "ATTR_DICT": "'{'",
+    "PROPERTIES": "'<{'",
 }
 
 

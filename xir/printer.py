@@ -92,14 +92,19 @@ class Printer:
         if name is not None:
             return name
         owner = getattr(value, "owner", None)
-        if isinstance(owner, Operation) and len(owner.results) > 1 and value.name_hint is None:
-            return f"{self._name_results(owner)}#{value.index}"  # defined later (graph region)
+        if isinstance(owner, Operation) and self._grouped(owner.results):
+            self._name_results(owner)  # defined later (graph region): name its whole group now
+            return self.value_names[value]
         return self.value_name(value)
+
+    def _grouped(self, results) -> bool:
+        """Whether results print as one group ``%0:2`` (used as ``%0#1``), not one name each."""
+        return len(results) > 1 and all(r.name_hint is None or self.numbered for r in results)
 
     def _name_results(self, op: Operation) -> str:
         """Names the results of ``op`` and returns their definition text (without ' = ')."""
         results = op.results
-        if len(results) > 1 and all(r.name_hint is None or self.numbered for r in results):
+        if self._grouped(results):
             base = self.value_names.get(results[0])
             if base is None or "#" not in base:
                 base = self._fresh(None)
@@ -116,12 +121,15 @@ class Printer:
             name = self._name_region_blocks(block.parent)[block]
         return name
 
-    def _name_region_blocks(self, region: Region) -> dict:
-        """Names every block of ``region``: labels are scoped to their region, as in MLIR."""
+    def _name_region_blocks(self, region: Region, hide_entry: bool = False) -> dict:
+        """Names every block of ``region``: labels are scoped to their region, as in MLIR.
+        ``hide_entry``: the entry label is not printed, so its name hint must not matter."""
         used: set[str] = set()
         blocks = region.blocks if region is not None else []
         # Hints of the form bbN are numbering, not names: such blocks are numbered afresh.
         wanted = [None if self.numbered or _is_numbered_label(b.name_hint) else b.name_hint for b in blocks]
+        if hide_entry and wanted:
+            wanted[0] = None
         counter = 0
         for block, hint in zip(blocks, wanted):
             if hint and "^" + hint not in used:
@@ -215,8 +223,12 @@ class Printer:
     def print_region(self, region: Region, indent: int, print_entry_label: bool) -> None:
         out = self.out
         out.append("{\n")
+        if not print_entry_label and len(region.blocks) > 1 and region.blocks[0] not in self.block_names:
+            self._name_region_blocks(region, hide_entry=True)
         for i, block in enumerate(region.blocks):
-            label = i > 0 or (print_entry_label and (block.args or len(region.blocks) > 1))
+            # An empty entry block needs its label, or it would read back as a region with no blocks.
+            label = i > 0 or (print_entry_label and (block.args or len(region.blocks) > 1
+                                                     or block.first_op is None))
             self.print_block(block, indent, label)
         out.append("  " * indent + "}")
 

@@ -41,15 +41,17 @@ class SymbolTable(Trait):
     """Symbols defined directly in the op's region have unique names."""
 
     def verify(self, op) -> None:
+        from xir.symbols import symbol_name  # a symbol's name is a string sym_name (else none)
+
         seen = {}
         for region in op.regions:
             for child in region.ops:
-                sym = child.properties.get("sym_name") or child.attributes.get("sym_name")
-                if sym is None:
+                name = symbol_name(child)
+                if name is None:
                     continue
-                if sym.value in seen:
-                    raise child.error(f"redefinition of symbol named '{sym.value}'")
-                seen[sym.value] = child
+                if name in seen:
+                    raise child.error(f"redefinition of symbol named '{name}'")
+                seen[name] = child
 
 
 class IsTerminator(Trait):

@@ -1,0 +1,3 @@
+// ERROR: redefinition of attribute alias '#a'
+#a = 1
+#a = 2

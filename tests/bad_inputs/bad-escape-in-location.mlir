@@ -1,0 +1,2 @@
+// ERROR: unknown escape '\q' in string
+"test.op"() : () -> () loc("x\q")

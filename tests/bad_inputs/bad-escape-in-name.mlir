@@ -1,0 +1,2 @@
+// ERROR: unknown escape '\z' in string
+"test.o\zp"() : () -> ()

@@ -1,0 +1,2 @@
+// ERROR: found 'foo'
+"test.op"() : () -> tensor<2xfoo>

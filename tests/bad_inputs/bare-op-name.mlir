@@ -1,0 +1,2 @@
+// ERROR: found 'nodialect'
+nodialect() : () -> ()

@@ -1,0 +1,5 @@
+// ERROR: expected ':', found ')'
+"test.region"() ({
+^bb0(%x):
+  "test.op"() : () -> ()
+}) : () -> ()

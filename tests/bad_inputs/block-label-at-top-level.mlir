@@ -1,0 +1,3 @@
+// ERROR: found '^bb0'
+"test.op"() : () -> ()
+^bb0:

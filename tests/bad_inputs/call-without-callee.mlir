@@ -1,0 +1,3 @@
+// ERROR: 'func.call' op requires property 'callee'
+// ARGS: 
+"func.call"() : () -> ()

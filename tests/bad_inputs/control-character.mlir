@@ -1,0 +1,2 @@
+// ERROR: unexpected character '\x07'
+"test.op"() {x = } : () -> ()

@@ -1,0 +1,2 @@
+// ERROR: found 'foo'
+"test.op"() {x = array<foo: 1>} : () -> ()

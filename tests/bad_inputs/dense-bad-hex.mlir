@@ -1,0 +1,2 @@
+// ERROR: invalid hexadecimal in dense literal
+"test.op"() {x = dense<"0xZZ"> : tensor<1xi8>} : () -> ()

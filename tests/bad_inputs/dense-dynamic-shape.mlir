@@ -1,0 +1,2 @@
+// ERROR: dense elements need a statically shaped tensor or vector type
+"test.op"() {x = dense<1> : tensor<?xi32>} : () -> ()

@@ -1,0 +1,2 @@
+// ERROR: found ':'
+"test.op"() {x = "s" : i32 : i32} : () -> ()

@@ -1,0 +1,2 @@
+// ERROR: duplicate key 'k' in dictionary attribute
+"test.op"() <{k = "x", "k" = "y"}> : () -> ()

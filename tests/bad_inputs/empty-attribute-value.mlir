@@ -1,0 +1,2 @@
+// ERROR: found '}'
+"test.op"() {a =} : () -> ()

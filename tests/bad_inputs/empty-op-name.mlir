@@ -1,0 +1,2 @@
+// ERROR: empty operation name is invalid
+""() : () -> ()

@@ -1,0 +1,3 @@
+// ERROR: found 'secret'
+// ARGS: 
+func.func secret @f()

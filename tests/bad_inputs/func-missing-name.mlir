@@ -1,0 +1,3 @@
+// ERROR: found '('
+// ARGS: 
+func.func (%x: i32)

@@ -1,0 +1,2 @@
+// ERROR: input is not valid UTF-8
+"test.op"() {s = "À¯"} : () -> ()

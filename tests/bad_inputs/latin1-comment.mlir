@@ -1,0 +1,3 @@
+// ERROR: input is not valid UTF-8
+// naïve comment
+"test.op"() : () -> ()

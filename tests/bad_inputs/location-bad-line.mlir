@@ -1,0 +1,2 @@
+// ERROR: expected number, found 'x'
+"test.op"() : () -> () loc("f.py":x:1)

@@ -1,0 +1,2 @@
+// ERROR: expected 'at', found ')'
+"test.op"() : () -> () loc(callsite("a"))

@@ -1,0 +1,2 @@
+// ERROR: found 'garbage'
+"test.op"() : () -> () loc(garbage)

@@ -1,0 +1,2 @@
+// ERROR: undefined
+"test.op"() : () -> () loc(#nowhere)

@@ -1,0 +1,2 @@
+// ERROR: unexpected character '@'
+"test.op"() {a = @} : () -> ()

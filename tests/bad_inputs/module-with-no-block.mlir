@@ -1,0 +1,4 @@
+// ERROR: 'builtin.module' op expects one block in its region
+// ARGS: 
+"builtin.module"() ({
+}) : () -> ()

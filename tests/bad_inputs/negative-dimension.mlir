@@ -1,0 +1,2 @@
+// ERROR: found '-1'
+"test.op"() : () -> tensor<-1xf32>

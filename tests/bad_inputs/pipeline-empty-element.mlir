@@ -1,0 +1,3 @@
+// ERROR: expected a pass name
+// ARGS: -p cse,,dce
+func.func private @f()

@@ -1,0 +1,3 @@
+// ERROR: expected a pass name, found ','
+// ARGS: -p ,
+func.func private @f()

@@ -1,0 +1,3 @@
+// ERROR: unknown pass 'nope'
+// ARGS: -p nope
+func.func private @f()

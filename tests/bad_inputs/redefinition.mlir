@@ -1,0 +1,3 @@
+// ERROR: redefinition of SSA value '%a'
+%a = "test.op"() : () -> i32
+%a = "test.op"() : () -> i32

@@ -1,0 +1,3 @@
+// ERROR: 'func.return' op expects parent op 'func.func'
+// ARGS: 
+"func.return"() : () -> ()

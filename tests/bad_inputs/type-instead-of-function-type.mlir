@@ -1,0 +1,2 @@
+// ERROR: expected '(' or function type, found 'i32'
+"test.op"() : i32

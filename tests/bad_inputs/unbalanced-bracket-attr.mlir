@@ -1,0 +1,2 @@
+// ERROR: expected ',' or ']', found '}'
+"test.op"() {x = [1, 2} : () -> ()

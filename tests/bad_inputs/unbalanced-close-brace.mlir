@@ -1,0 +1,4 @@
+// ERROR: found '}'
+builtin.module {
+}
+}

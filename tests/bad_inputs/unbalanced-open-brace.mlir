@@ -1,0 +1,4 @@
+// ERROR: unexpected end of input
+// ARGS: 
+func.func @f() {
+  "func.return"() : () -> ()

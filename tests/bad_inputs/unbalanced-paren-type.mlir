@@ -1,0 +1,2 @@
+// ERROR: unexpected end of input
+"test.op"() : () -> (i32

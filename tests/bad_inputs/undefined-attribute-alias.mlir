@@ -1,0 +1,2 @@
+// ERROR: undefined attribute alias '#nope'
+"test.op"() {x = #nope} : () -> ()

@@ -1,0 +1,4 @@
+// ERROR: reference to an undefined block '^nowhere'
+"test.region"() ({
+  "test.br"()[^nowhere] : () -> ()
+}) : () -> ()

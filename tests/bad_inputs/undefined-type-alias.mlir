@@ -1,0 +1,2 @@
+// ERROR: undefined type alias '!nope'
+"test.op"() : () -> !nope

@@ -1,0 +1,5 @@
+// ERROR: use of undeclared SSA value name '%missing'
+// ARGS: 
+func.func @f() {
+  "func.return"(%missing) : (i32) -> ()
+}

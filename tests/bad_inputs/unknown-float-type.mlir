@@ -1,0 +1,2 @@
+// ERROR: found 'f31'
+"test.op"() : () -> f31

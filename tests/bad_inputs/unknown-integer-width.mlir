@@ -1,0 +1,2 @@
+// ERROR: found 'i0'
+"test.op"() : () -> i0

@@ -1,0 +1,2 @@
+// ERROR: unterminated string literal
+"test.op() : () -> ()

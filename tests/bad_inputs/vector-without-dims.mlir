@@ -1,0 +1,2 @@
+// ERROR: expected dimensions, found 'xf32'
+"test.op"() : () -> vector<xf32>
