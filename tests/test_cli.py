@@ -387,3 +387,44 @@ def test_pass_errors_count_for_verify_diagnostics(tmp_path, monkeypatch):
     code, _, err = run([str(path), "-p", "test-reject-calls"])
     assert code == 1
     assert err.splitlines()[0] == f"{path}:3:3: error: 'func.call' op calls are not allowed here"
+
+
+# -- plug-ins ----------------------------------------------------------------------------------------
+
+
+def test_a_plugin_file_registers_its_dialect_and_passes(tmp_path: Path, valid: Path):
+    plugin = tmp_path / "my_plugin.py"
+    plugin.write_text(
+        "import attrs\n"
+        "from xir.pass_manager import Pass, register_pass\n"
+        "@attrs.frozen\n"
+        "class Rename(Pass):\n"
+        "    '''Rename every function to @renamed.'''\n"
+        "    name = 'rename-functions'\n"
+        "    def run(self, module):\n"
+        "        from xir.attributes import StringAttr\n"
+        "        for op in module.walk():\n"
+        "            if op.name == 'func.func':\n"
+        "                op.properties['sym_name'] = StringAttr('renamed')\n"
+        "def register():\n"
+        "    register_pass(Rename)\n")
+    code, out, err = run([str(valid), "--load-plugin", str(plugin), "-p", "rename-functions"])
+    assert (code, err) == (0, "")
+    assert "func.func @renamed(%x: i32) -> i32 {" in out
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("missing_plugin.py", "xir-opt: error: cannot load plugin 'missing_plugin.py': no such file\n"),
+    ("no_such.module", "xir-opt: error: cannot load plugin 'no_such.module': "
+                       "ModuleNotFoundError: No module named 'no_such'\n"),
+])
+def test_a_plugin_that_cannot_load_is_one_error(valid: Path, spec: str, message: str):
+    assert run([str(valid), "--load-plugin", spec]) == (1, "", message)
+
+
+def test_a_plugin_that_raises_is_one_error(tmp_path: Path, valid: Path):
+    plugin = tmp_path / "broken.py"
+    plugin.write_text("raise RuntimeError('boom')\n")
+    code, out, err = run([str(valid), "--load-plugin", str(plugin)])
+    assert (code, out) == (1, "")
+    assert err == f"xir-opt: error: cannot load plugin '{plugin}': RuntimeError: boom\n"

@@ -2,8 +2,9 @@
 
 ``tst.constant`` (pure, constant-like), ``tst.add`` and ``tst.mul`` (pure, commutative, with folders;
 ``tst.add`` also has canonicalization patterns), ``tst.effect`` (has side effects), ``tst.scope`` and
-``tst.isolated`` (region holders; the second is isolated from above) and the terminators ``tst.br``,
-``tst.cond_br`` and ``tst.yield``. Use the ``tst`` fixture to register it for one test.
+``tst.isolated`` (region holders; the second is isolated from above) and the terminators ``tst.br``
+and ``tst.cond_br``. Use the ``tst`` fixture to register it for one test; ``xir-opt --load-plugin`` on this file
+registers it for good (the lit pass fixtures do).
 """
 
 from __future__ import annotations
@@ -157,6 +158,11 @@ class TstDialect(Dialect):
 
 TST = TstDialect("tst", [ConstantOp, AddOp, MulOp, EffectOp, ScopeOp, IsolatedOp, BranchOp,
                          CondBranchOp])
+
+
+def register() -> None:
+    """Register ``tst`` for good: what ``xir-opt --load-plugin tests/testing_dialect.py`` calls."""
+    registry.register_dialect(TST)
 
 
 @pytest.fixture

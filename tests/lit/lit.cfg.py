@@ -28,6 +28,11 @@ def _tool(name: str) -> str:
 
 
 # Whole words only, so that a path containing "xir-opt" is left alone.
+# xir-opt-tst: xir-opt with the test dialect `tst` of tests/testing_dialect.py loaded as a plug-in
+# (pure, foldable ops for the pass fixtures), as mlir-opt links in MLIR's test dialect.
+_tst_plugin = os.path.join(os.path.dirname(config.test_source_root), "testing_dialect.py")
+config.substitutions.append((r"(?<![\w/.-])xir-opt-tst(?![\w-])",
+                             f"{_tool('xir-opt')} --load-plugin {_tst_plugin}"))
 config.substitutions.append((r"(?<![\w/.-])xir-opt(?![\w-])", _tool("xir-opt")))
 config.substitutions.append((r"(?<![\w/.-])xir(?![\w.-])", _tool("xir")))
 config.substitutions.append((r"(?<![\w/.-])filecheck(?![\w-])", _tool("filecheck")))

@@ -50,6 +50,9 @@ def build_arg_parser(prog: str = "xir-opt"):
         help="process each chunk between '// -----' lines on its own")
     add("--verify-diagnostics", action="store_true",
         help="check produced diagnostics against '// expected-error {{...}}' annotations")
+    add("--load-plugin", action="append", default=[], metavar="FILE|MODULE",
+        help="import a Python file or module that registers dialects or passes (it may define "
+             "register(), which is then called); repeatable")
     add("--allow-unregistered-dialect", action="store_true",
         help="accept operations of dialects that are not registered")
     add("--no-verify", action="store_true",
@@ -91,6 +94,33 @@ def registry_help() -> str:
             summary = f"(failed to load: {type(e).__name__}: {e})"
         lines.append(f"  {name:<16} {summary.splitlines()[0] if summary else ''}".rstrip())
     return "\n".join(lines) + "\n"
+
+
+def load_plugin(spec: str) -> None:
+    """Import plug-in ``spec`` (a ``.py`` file or a module name) and call its ``register()``."""
+    import importlib
+    import importlib.util
+
+    from xir.diagnostics import XirError
+
+    try:
+        if spec.endswith(".py"):
+            if not os.path.isfile(spec):
+                raise XirError(f"cannot load plugin '{spec}': no such file")
+            name = "xir_plugin_" + os.path.splitext(os.path.basename(spec))[0]
+            module_spec = importlib.util.spec_from_file_location(name, spec)
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(spec)
+        register = getattr(module, "register", None)
+        if callable(register):
+            register()
+    except XirError:
+        raise
+    except Exception as e:  # the plug-in's own failure: say which, without a traceback
+        raise XirError(f"cannot load plugin '{spec}': {type(e).__name__}: {e}") from None
 
 
 def _check_pass_names(args) -> None:
@@ -150,6 +180,8 @@ def run(args) -> int:
     name = "<stdin>" if args.input == "-" else args.input
     pipeline = None
     try:
+        for plugin in args.load_plugin:
+            load_plugin(plugin)
         if args.pipeline.strip():
             from xir.pass_manager import parse_pipeline
 
