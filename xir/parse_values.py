@@ -1,10 +1,14 @@
-"""Decoding literal values: numbers, integer arrays, ``array<...>`` and ``dense<...>`` payloads.
+"""Decoding tokens: literal values (numbers, integer arrays, ``array<...>``, ``dense<...>``
+payloads), strings, symbol references and dimensions.
 
-These turn the text of a literal (already delimited by the grammar) into attributes, checking that the
-value fits its type. Errors are :class:`ParseValueError`; the parser gives them a position.
+These turn the text of a token (already delimited by the grammar) into values, checking that a
+value fits its type. :class:`ParseValueError` is a value that does not fit (the parser places it);
+:class:`TokenError` is an error already placed at a token.
 """
 
 from __future__ import annotations
+
+import re
 
 from xir import attributes as A
 from xir import types as T
@@ -169,3 +173,68 @@ def _nested_shape(elements, flat: list, element_type) -> list[int]:
 
 def _shape_text(shape) -> str:
     return "x".join(map(str, shape)) or "scalar"
+
+
+class TokenError(Exception):
+    """An error at a token of the input: raised by the grammar's actions, placed by the parser."""
+
+    def __init__(self, where, message: str):
+        super().__init__(message)
+        # ``where`` is a token or (token, character offset of the problem inside its text).
+        token, at = where if isinstance(where, tuple) else (where, 0)
+        self.token = token
+        self.at = at
+        self.message = message
+
+
+STRING_RE = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+OPERAND_RE = re.compile(r"(%[^\s,#)]+)(?:#([0-9]+))?")
+
+
+def unquote_text(text: str, tok=None) -> str:
+    """The value of a string literal's text (other text as it is); a bad escape is a TokenError."""
+    if text.startswith('"'):
+        try:
+            return A.unescape_string(text[1:-1])
+        except ValueError as e:  # an unknown escape: an error in the input, at token ``tok``
+            raise TokenError(tok, str(e)) from None
+    return text
+
+
+def entries_dict(entries) -> dict:
+    """The dictionary of ``(key token, value)`` entries; a key given twice is an error."""
+    out = {}
+    for entry in entries:
+        if entry is None:
+            continue
+        tok, value = entry
+        key = unquote(tok)
+        if key in out:
+            raise TokenError(tok, f"duplicate key '{key}' in dictionary attribute")
+        out[key] = value
+    return out
+
+
+def unquote(tok) -> str:
+    """The value of a string or bare-identifier token."""
+    return unquote_text(str(tok), tok)
+
+
+# One `@name` or `@"name"` of a symbol reference (a quoted name may itself contain "::@").
+_SYMBOL_PART = re.compile(r'@("[^"\\\n]*(?:\\.[^"\\\n]*)*"|[^:"]*)')
+
+# A `!name` or `#name` alias use (a dialect type or attribute has a dot after its dialect's name).
+ALIAS_USE = re.compile(r"[!#][A-Za-z_][A-Za-z0-9_$]*(?![A-Za-z0-9_$.])")
+
+
+def symbol_ref(tok) -> A.SymbolRefAttr:
+    """``@a::@"b"`` as a SymbolRefAttr."""
+    parts = [unquote_text(m.group(1), tok) for m in _SYMBOL_PART.finditer(str(tok))]
+    return A.SymbolRefAttr(parts[0], tuple(parts[1:]))
+
+
+def dims(tok) -> tuple[int, ...]:
+    """``1x?x4x`` as a shape (``DYNAMIC`` for ``?``)."""
+    if tok is None:
+        return ()
+    return tuple(T.DYNAMIC if d == "?" else int(d) for d in str(tok).split("x")[:-1])
