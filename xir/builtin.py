@@ -38,6 +38,12 @@ class ModuleOp(Operation):
         op.resources = {}
         return op
 
+    def clone(self, value_map: dict | None = None) -> "ModuleOp":
+        """A deep copy that keeps the resources (the copy's attributes share their handles)."""
+        op = super().clone(value_map)
+        op.resources = dict(getattr(self, "resources", None) or {})
+        return op
+
     @property
     def body(self) -> Block:
         """The module's single block."""

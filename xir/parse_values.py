@@ -154,8 +154,11 @@ def _element(text: str, element_type: T.Type):
         if element_type != T.i1:
             raise ParseValueError(f"boolean value not valid for element type {element_type}")
         return text == "true"
-    attr = decode_number(text, element_type)
-    return attr.value
+    value = decode_number(text, element_type).value
+    if (isinstance(element_type, T.IntegerType) and not element_type.signedness
+            and element_type.width > 1 and value >= 1 << (element_type.width - 1)):
+        value -= 1 << element_type.width  # signless 255 : i8 is the bits of -1, as numpy holds them
+    return value
 
 
 def _nested_shape(elements, flat: list, element_type) -> list[int]:

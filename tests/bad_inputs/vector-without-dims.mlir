@@ -1,2 +1,2 @@
-// ERROR: expected dimensions, found 'xf32'
+// ERROR: found 'xf32'
 "test.op"() : () -> vector<xf32>

@@ -1,0 +1,45 @@
+"""The IR files the round-trip and interop tests read: lit tests, the interop corpus, examples.
+
+A file may hold several inputs separated by ``// -----`` lines (as for ``--split-input-file``); each
+is one fixture. Files that are meant not to parse or verify (``expected-error``, ``RUN: not``) are
+left out: their point is the error.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+
+_SPLIT = re.compile(r"^// -----\s*$", re.M)
+
+
+def fixture_files() -> list[Path]:
+    """Every .mlir/.xir file under tests/lit and tests/interop, and the examples."""
+    files = []
+    for folder in (TESTS / "lit", TESTS / "interop", REPO / "examples"):
+        if folder.is_dir():
+            files += [p for p in folder.rglob("*") if p.suffix in (".mlir", ".xir") and p.is_file()
+                      and "Output" not in p.relative_to(folder).parts]  # lit's scratch files
+    return sorted(files)
+
+
+def is_error_test(text: str) -> bool:
+    return "expected-error" in text or "RUN: not" in text
+
+
+def fixtures() -> list[tuple[str, str]]:
+    """``(id, text)`` for every input of every fixture file that is expected to be valid IR."""
+    out = []
+    for path in fixture_files():
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        if is_error_test(text):
+            continue
+        chunks = _SPLIT.split(text)
+        name = str(path.relative_to(REPO))
+        for i, chunk in enumerate(chunks):
+            if chunk.strip():
+                out.append((name if len(chunks) == 1 else f"{name}#{i}", chunk))
+    return out
