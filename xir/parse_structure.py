@@ -49,15 +49,19 @@ class StructureActions:
         self.attr_aliases: dict[str, A.Attribute] = {}
         self.resources: dict[str, A.ResourceHandle] = {}
         self.pending_entry_args = None
+        self.op_classes: dict[str, type] = {}  # op name -> class, for this parse (the registry may change)
 
     # -- operations ----------------------------------------------------------------------------
 
     def generic_op(self, c):
         results_tok, (name_tok, operands), successors, props, regions, attrs, ftype, loc = c
-        name = STRING_RE.match(name_tok).group(1)
-        if "\\" in name:
-            name = unquote_text(f'"{name}"', name_tok)
-        op_class = self.owner.op_class(name, name_tok, self.allow_unregistered)
+        end = name_tok.index('"', 1)
+        name = name_tok[1:end]
+        if "\\" in name:  # an escape, perhaps of a quote: read the literal properly
+            name = unquote_text(f'"{STRING_RE.match(name_tok).group(1)}"', name_tok)
+        op_class = self.op_classes.get(name)
+        if op_class is None:
+            op_class = self.op_classes[name] = self.owner.op_class(name, name_tok, self.allow_unregistered)
         if len(operands) != len(ftype.inputs):
             raise TokenError(name_tok, f"expected {len(operands)} operand type"
                               f"{'' if len(operands) == 1 else 's'} but had {len(ftype.inputs)}")
@@ -82,7 +86,8 @@ class StructureActions:
                 op.successors.append(None)
                 scope.pending_successors.append((op, i, label))
         op.location = None if loc is None else self.owner.location(loc)
-        op.position = (self.filename, (results_tok or name_tok).line, (results_tok or name_tok).column)
+        first = results_tok or name_tok
+        op.position = (self.filename, first.line, first.column)
         op.parent = op.prev_op = op.next_op = None
         if results_tok is not None:
             self._define_results(results_tok, op.results)
@@ -152,6 +157,9 @@ class StructureActions:
             placeholder.replace_all_uses_with(values[index])
 
     def _define_results(self, tok, results: list[OpResult]) -> None:
+        if len(results) == 1 and "," not in tok and ":" not in tok:  # `%x =`, the common case
+            self._define(tok[:-1].rstrip(), results, tok)
+            return
         groups = []
         for part in tok[:-1].split(","):
             name, _, count = part.strip().partition(":")
