@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from testing_dialect import AddOp, ConstantOp, MulOp, constant_value, tst  # noqa: F401
+from testing_dialect import AddOp, AddZero, ConstantOp, MulOp, constant_value, tst  # noqa: F401
 
 from xir import types as T
 from xir.builtin import ModuleOp
@@ -24,16 +24,6 @@ def func(body: str, args: str = "%a: i32, %b: i32") -> str:
 def expected(body: str, args: str = "%a: i32, %b: i32") -> str:
     lines = "\n".join("  " + line for line in body.strip("\n").splitlines())
     return f"builtin.module {{\n  func.func @f({args}) -> i32 {{\n{lines}\n  }}\n}}\n"
-
-
-class AddZero(RewritePattern):
-    """add(x, 0) -> x, matched by annotation."""
-
-    def match_and_rewrite(self, op: AddOp, rewriter: PatternRewriter) -> bool:
-        if constant_value(op.rhs) != 0:
-            return False
-        rewriter.replace_op(op, [op.lhs])
-        return True
 
 
 def test_pattern_replaces_op_and_dead_constant_goes(tst):
