@@ -207,11 +207,11 @@ def test_no_locations(valid):
 
 def test_unregistered_dialect_needs_the_flag(tmp_path):
     path = tmp_path / "u.mlir"
-    path.write_text('%x = "graph.relu"() : () -> f32\n')
+    path.write_text('%x = "torch.relu"() : () -> f32\n')
     code, _, err = run([str(path)])
     assert code == 1 and "use --allow-unregistered-dialect" in err
     code, out, _ = run([str(path), "--allow-unregistered-dialect"])
-    assert code == 0 and '%x = "graph.relu"() : () -> f32' in out
+    assert code == 0 and '%x = "torch.relu"() : () -> f32' in out
 
 
 # -- --split-input-file ----------------------------------------------------------------------------
@@ -428,3 +428,30 @@ def test_a_plugin_that_raises_is_one_error(tmp_path: Path, valid: Path):
     code, out, err = run([str(valid), "--load-plugin", str(plugin)])
     assert (code, out) == (1, "")
     assert err == f"xir-opt: error: cannot load plugin '{plugin}': RuntimeError: boom\n"
+
+
+# -- the README's example ----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[list[str]]:
+    """The ``xir-opt examples/...`` command lines shown in the README."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    return [line.split("#")[0].split()[1:] for line in lines if line.startswith("xir-opt examples/")]
+
+
+@pytest.mark.parametrize("argv", readme_commands(), ids=" ".join)
+def test_the_readme_example_runs(argv, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    code, out, err = run(argv)
+    assert code == 0, err
+    assert '"graph.conv2d"' in out and "conv1_w:" in out
+
+
+def test_the_readme_pipeline_removes_the_unused_relu(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    before = run(["examples/small_cnn.xir"])[1]
+    after = run(["examples/small_cnn.xir", "-p", "cse,canonicalize,dce"])[1]
+    assert '%unused = "graph.relu"' in before and "%unused" not in after
+    assert len(readme_commands()) >= 2

@@ -117,6 +117,10 @@ class IntegerAttrOf(Constraint):
     def description(self) -> str:
         if self.low is None and self.high is None:
             return "integer attribute"
+        if self.high is None:
+            return f"integer attribute >= {self.low}"
+        if self.low is None:
+            return f"integer attribute <= {self.high}"
         return f"integer attribute in [{self.low}, {self.high}]"
 
     def accepts(self, value) -> bool:
@@ -207,6 +211,10 @@ class _Field:
         self.doc = doc
         self.name = ""  # set when the op class is created
         self.index = 0
+
+    def copy(self) -> "_Field":
+        """The same declaration, for another op class (``name`` and ``index`` are per class)."""
+        return _Field(self.kind, self.constraint, self.variadic, self.optional, self.default, self.doc)
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.name}: {self.constraint}>"
@@ -310,18 +318,25 @@ class OpDefinition:
 
 
 def collect_definition(cls) -> OpDefinition:
+    """The definition of op class ``cls``: its declarations and those of its bases, bases first
+    (a small abstract base may declare what its ops share); each class gets its own accessors."""
     definition = OpDefinition(cls.__dict__["name"])
-    for key, value in cls.__dict__.items():
-        if not isinstance(value, _Field):
-            continue
+    declared: dict[str, _Field] = {}
+    for base in reversed(cls.__mro__):
+        for key, value in base.__dict__.items():
+            if isinstance(value, _Field):
+                declared[key] = value  # a redeclaration in a subclass keeps the base's position
+    for key, declaration in declared.items():
         if key in _RESERVED:
             raise TypeError(f"{cls.__name__}: '{key}' would shadow a member of Operation; rename it")
-        value.name = key
-        group = definition.fields.setdefault(value.kind, [])
-        if value.variadic and any(f.variadic for f in group):
-            raise TypeError(f"{cls.__name__}: at most one variadic {value.kind} group is supported")
-        value.index = len(group)
-        group.append(value)
+        field = declaration.copy()
+        field.name = key
+        group = definition.fields.setdefault(field.kind, [])
+        if field.variadic and any(f.variadic for f in group):
+            raise TypeError(f"{cls.__name__}: at most one variadic {field.kind} group is supported")
+        field.index = len(group)
+        group.append(field)
+        setattr(cls, key, field)
     traits = []
     for base in reversed(cls.__mro__):
         for t in base.__dict__.get("traits", ()):

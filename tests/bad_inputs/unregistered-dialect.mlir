@@ -1,3 +1,3 @@
-// ERROR: operation 'graph.relu' belongs to unregistered dialect 'graph' (use --allow-unregistered-dialect)
+// ERROR: operation 'torch.relu' belongs to unregistered dialect 'torch' (use --allow-unregistered-dialect)
 // ARGS: 
-%r = "graph.relu"() : () -> tensor<4xf32>
+%r = "torch.relu"() : () -> tensor<4xf32>

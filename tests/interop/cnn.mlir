@@ -7,7 +7,7 @@
     %b = "graph.constant"() {value = dense<[0.0, 0.5, -0.25, 1.0, 0.0, 0.0, 0.125, -1.0]> : tensor<8xf32>} : () -> tensor<8xf32> loc("conv1.bias")
     %y = "graph.conv2d"(%x, %w, %b) {strides = [1, 1], pads = [1, 1, 1, 1], dilations = [1, 1], group = 1 : i64} : (tensor<1x3x32x32xf32>, tensor<8x3x3x3xf32>, tensor<8xf32>) -> tensor<1x8x32x32xf32> loc("conv1")
     %r = "graph.relu"(%y) : (tensor<1x8x32x32xf32>) -> tensor<1x8x32x32xf32> loc("relu1")
-    %p = "graph.maxpool"(%r) {kernel = [2, 2], strides = [2, 2]} : (tensor<1x8x32x32xf32>) -> tensor<1x8x16x16xf32> loc(fused["pool1", "model.onnx":12:3])
+    %p = "graph.max_pool2d"(%r) {kernel_shape = [2, 2], strides = [2, 2]} : (tensor<1x8x32x32xf32>) -> tensor<1x8x16x16xf32> loc(fused["pool1", "model.onnx":12:3])
     "func.return"(%p) : (tensor<1x8x16x16xf32>) -> ()
   }) : () -> ()
 }) : () -> ()

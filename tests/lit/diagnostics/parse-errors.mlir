@@ -49,8 +49,8 @@ func.func @unknown_op() {
 
 // -----
 
-// expected-error @+1 {{operation 'graph.relu' belongs to unregistered dialect 'graph' (use --allow-unregistered-dialect)}}
-%r = "graph.relu"() : () -> tensor<4xf32>
+// expected-error @+1 {{operation 'torch.relu' belongs to unregistered dialect 'torch' (use --allow-unregistered-dialect)}}
+%r = "torch.relu"() : () -> tensor<4xf32>
 
 // -----
 
