@@ -1,0 +1,268 @@
+"""ONNX → graph dialect: the import driver.
+
+:func:`import_onnx` turns an ONNX model into a module with one ``func.func @main``: its arguments
+are the graph inputs that have no initializer, its results the graph outputs. Initializers and
+folded constants are kept as numpy arrays while importing and become ``graph.constant`` ops only
+where a graph op uses them (large ones as ``dense_resource`` blobs in ``module.resources``, small
+ones inline). Nodes whose inputs are all constant and whose op is a shape computation (Shape,
+Gather, Concat, Reshape, ...) are evaluated with numpy. Each node's name becomes the location of
+the ops built for it. The per-op mapping lives in :mod:`.onnx_ops`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from xir import attributes as A
+from xir import types as T
+from xir.builtin import ModuleOp
+from xir.diagnostics import XirError
+from xir.dialect import lookup_op
+from xir.ir import Block, Operation, Region
+
+INLINE_LIMIT = 16  # constants with at most this many elements are printed inline
+_NAME_RE = re.compile(r"[^A-Za-z0-9_$.]")
+
+
+def sanitize(name: str) -> str:
+    """``name`` as an identifier the textual IR accepts (letters, digits, ``_ $ .``; no leading
+    digit)."""
+    name = _NAME_RE.sub("_", name) or "v"
+    return name if not name[0].isdigit() else "v" + name
+
+
+class NodeError(XirError):
+    """An import error about one node."""
+
+
+class Importer:
+    """The state of one import: the module being built, and what each ONNX name denotes
+    (a numpy array for a known constant, an IR value otherwise)."""
+
+    def __init__(self, model):
+        import onnx
+
+        self.model = model
+        self.onnx = onnx
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        self.module = ModuleOp.build()
+        self.env: dict[str, object] = {}
+        self.materialized: dict[int, object] = {}
+        self.block: Block | None = None
+        self.node = None
+        self.location = None
+        self._resource_names: set[str] = set()
+        self.const_names: dict[int, tuple] = {}  # id(array) -> (array, its ONNX name)
+        self.symbolic: dict[int, tuple] = {}  # id(array) -> (array, source dims): see onnx_ops
+
+    # -- values and constants -----------------------------------------------------------------
+
+    def is_const(self, x) -> bool:
+        """Whether a node input is a constant known at import time (a numpy array)."""
+        return isinstance(x, np.ndarray)
+
+    def const(self, x, what: str = "input") -> np.ndarray:
+        """A node input that must be a known constant (XirError if it is computed at run time)."""
+        if not self.is_const(x):
+            raise self.error(f"{what} must be a constant (computed at run time here)")
+        return x
+
+    def value(self, x):
+        """An IR value for ``x``: itself if it is one, else a ``graph.constant`` holding it."""
+        if not self.is_const(x):
+            return x
+        cached = self.materialized.get(id(x))
+        if cached is not None and cached[0] is x:
+            return cached[1]
+        entry = self.symbolic.get(id(x))
+        if entry is not None and entry[0] is x:
+            raise self.error("uses a shape that depends on a dynamic dimension as a tensor")
+        if x.dtype.kind not in "fiub":
+            raise self.error(f"cannot use a constant of dtype {x.dtype} as a tensor operand")
+        if x.dtype != np.float32:
+            if x.dtype.kind != "f":
+                raise self.error(f"graph ops take f32 tensors; a constant here has dtype {x.dtype}")
+            x32 = x.astype(np.float32)
+        else:
+            x32 = x
+        type_ = T.TensorType(tuple(int(d) for d in x32.shape), T.f32)
+        if x32.size <= INLINE_LIMIT:
+            attr = A.DenseElementsAttr(type_, x32)
+        else:
+            name = self._resource_name(self.const_names.get(id(x), (None, "cst"))[1])
+            handle = A.ResourceHandle(name, np.ascontiguousarray(x32).astype("<f4").tobytes(), 4)
+            self.module.resources[name] = handle
+            attr = A.DenseResourceAttr(handle, type_)
+        onnx_name = self.const_names.get(id(x), (None, None))[1]
+        location = A.NameLoc(onnx_name) if onnx_name else self.location
+        op = Operation.create("graph.constant", (), [type_], attributes={"value": attr},
+                              location=location)
+        if onnx_name:
+            op.result.name_hint = sanitize(onnx_name)
+        self.block.append(op)
+        self.materialized[id(x)] = (x, op.result)
+        return op.result
+
+    def _resource_name(self, base: str) -> str:
+        name, i = sanitize(base), 1
+        while name in self._resource_names:
+            name, i = f"{sanitize(base)}_{i}", i + 1
+        self._resource_names.add(name)
+        return name
+
+    def shape(self, x) -> tuple:
+        """The static shape of ``x`` (a dynamic dim is ``T.DYNAMIC``)."""
+        return tuple(x.shape) if self.is_const(x) else tuple(x.type.shape)
+
+    # -- building ops -----------------------------------------------------------------------
+
+    def emit(self, name: str, operands, attributes: dict | None = None, results: int | None = None):
+        """Build graph op ``name`` on ``operands`` (constants are materialized), its result types
+        inferred by the op class; returns its results."""
+        attributes = {k: v for k, v in (attributes or {}).items() if v is not None}
+        operands = [self.value(x) for x in operands]
+        op_class = lookup_op(name)
+        try:
+            types = op_class.infer_result_types([v.type for v in operands], attributes)
+        except ValueError as e:
+            raise self.error(f"{name}: {e}") from None
+        op = Operation.create(name, operands, types, attributes=attributes, location=self.location)
+        self.block.append(op)
+        return list(op.results)
+
+    def emit1(self, name: str, operands, attributes: dict | None = None):
+        """:meth:`emit` for a one-result op: its result."""
+        return self.emit(name, operands, attributes)[0]
+
+    def error(self, message: str) -> XirError:
+        """An XirError about the node being converted (``Op: message (node 'name')``)."""
+        node = self.node
+        if node is None:
+            return NodeError(message)
+        if not message.startswith("unsupported"):
+            message = f"{node.op_type}: {message}"
+        return NodeError(f"{message} (node '{node.name or node.output[0]}')")
+
+    # -- attributes -------------------------------------------------------------------------
+
+    def attrs(self, node) -> dict:
+        """The node's attributes as Python values (tensors as numpy arrays)."""
+        helper = self.onnx.helper
+        out = {}
+        for a in node.attribute:
+            value = helper.get_attribute_value(a)
+            if isinstance(value, self.onnx.TensorProto):
+                value = self.onnx.numpy_helper.to_array(value)
+            elif isinstance(value, bytes):
+                value = value.decode()
+            elif isinstance(value, list) and value and isinstance(value[0], bytes):
+                value = [v.decode() for v in value]
+            out[a.name] = value
+        return out
+
+    # -- the driver -------------------------------------------------------------------------
+
+    def run(self) -> ModuleOp:
+        """Convert the whole graph; the module holding ``func.func @main``."""
+        from . import onnx_ops
+
+        graph = self.model.graph
+        for init in graph.initializer:
+            self._bind(init.name, self.onnx.numpy_helper.to_array(init))
+        inputs = [i for i in graph.input if i.name not in self.env]
+        arg_types = [self._input_type(i) for i in inputs]
+        block = Block(arg_types)
+        for arg, i in zip(block.args, inputs):
+            arg.name_hint = sanitize(i.name)
+            self.env[i.name] = arg
+        self.block = block
+        for node in graph.node:
+            self.node = node
+            self.location = A.NameLoc(node.name or (node.output[0] if node.output else node.op_type))
+            if node.domain not in ("", "ai.onnx"):
+                raise self.error(f"unsupported ONNX op '{node.domain}.{node.op_type}'")
+            ins = []
+            for name in node.input:
+                if name == "":
+                    ins.append(None)
+                elif name not in self.env:
+                    raise self.error(f"input '{name}' is not defined before its use")
+                else:
+                    ins.append(self.env[name])
+            outs = onnx_ops.convert(self, node, self.attrs(node), ins)
+            for name, value in zip(node.output, outs):
+                if name:
+                    if value is not None and not self.is_const(value):
+                        if value.name_hint is None and getattr(value, "owner", None) is not None:
+                            value.name_hint = sanitize(name)
+                    self._bind(name, value)
+        self.node = None
+        self.location = None
+        results = []
+        for out in graph.output:
+            if out.name not in self.env or self.env[out.name] is None:
+                raise XirError(f"graph output '{out.name}' is not produced by any node")
+            results.append(self.value(self.env[out.name]))
+        from xir.dialects.func import FuncOp
+
+        block.append(Operation.create("func.return", results, []))
+        arg_attrs = [{} if sanitize(i.name) == i.name else {"xir.name": A.StringAttr(i.name)}
+                     for i in inputs]
+        func = FuncOp.from_signature("main", arg_types, [r.type for r in results],
+                                     arg_attrs=arg_attrs, body=Region([block]))
+        self.module.body.append(func)
+        return self.module
+
+    def _bind(self, name: str, value) -> None:
+        """Let ONNX name ``name`` denote ``value`` (a constant remembers its first name)."""
+        self.env[name] = value
+        if self.is_const(value) and id(value) not in self.const_names:
+            self.const_names[id(value)] = (value, name)
+
+    def _input_type(self, info) -> T.TensorType:
+        tensor_type = info.type.tensor_type
+        if not info.type.HasField("tensor_type"):
+            raise XirError(f"graph input '{info.name}' is not a tensor")
+        if tensor_type.elem_type != self.onnx.TensorProto.FLOAT:
+            name = self.onnx.TensorProto.DataType.Name(tensor_type.elem_type)
+            raise XirError(f"graph input '{info.name}' has element type {name}; only FLOAT is supported")
+        if not tensor_type.HasField("shape"):
+            raise XirError(f"graph input '{info.name}' has no shape")
+        dims = [d.dim_value if d.HasField("dim_value") else T.DYNAMIC for d in tensor_type.shape.dim]
+        return T.TensorType(tuple(dims), T.f32)
+
+
+def load_model(model_or_path):
+    """An ``onnx.ModelProto`` from a path, bytes or a model (XirError, one line, if unreadable)."""
+    import onnx
+
+    if isinstance(model_or_path, onnx.ModelProto):
+        return model_or_path
+    try:
+        if isinstance(model_or_path, (bytes, bytearray)):
+            model = onnx.load_from_string(bytes(model_or_path))
+            where = "the given bytes"
+        else:
+            where = f"'{model_or_path}'"
+            model = onnx.load(str(Path(model_or_path)))
+    except FileNotFoundError:
+        raise XirError(f"cannot read ONNX model {where}: no such file") from None
+    except Exception as e:  # protobuf DecodeError and friends
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise XirError(f"cannot read ONNX model {where}: not a valid ONNX file ({first})") from None
+    if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
+        raise XirError(f"cannot read ONNX model {where}: not a valid ONNX file (no graph)")
+    return model
+
+
+def import_onnx(model_or_path) -> ModuleOp:
+    """Import an ONNX model (a path, serialized bytes, or an ``onnx.ModelProto``) into a module
+    holding ``func.func @main`` in the graph dialect.
+
+    Raises :class:`~xir.diagnostics.XirError` with a one-line message on an unreadable file, an
+    unsupported op (``unsupported ONNX op 'X' (node 'name')``) or inconsistent shapes.
+    """
+    return Importer(load_model(model_or_path)).run()

@@ -1,0 +1,133 @@
+"""The reference interpreter: runs a function by evaluating its ops one after another.
+
+It knows no dialect. Each op that can run defines ``evaluate(*operand_arrays) -> list[array]``
+(its numpy semantics); the interpreter walks the body of a ``func.func`` in order, binds every
+result to the array its op produced and returns what the terminator returns. An ``observe(op,
+outputs)`` hook sees every op's outputs as they are produced (calibration, dumping layers by the
+name in their location).
+
+    outputs = run_module(module, {"x": x})
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from xir import types as T
+from xir.attributes import numpy_dtype
+from xir.diagnostics import XirError
+from xir.ir import Operation
+
+Observer = Callable[[Operation, list], None]
+
+
+def _describe(array: np.ndarray) -> str:
+    return f"{array.dtype} array of shape {tuple(array.shape)}"
+
+
+def _check_input(name: str, expected: T.Type, array) -> np.ndarray:
+    """``array`` as a numpy array if it fits ``expected`` (XirError saying how it does not)."""
+    if not isinstance(expected, T.TensorType):
+        return array  # scalars and other types pass through unchecked
+    array = np.asarray(array)
+    try:
+        dtype = numpy_dtype(expected.element_type)
+    except ValueError:
+        dtype = None
+    ok = dtype is None or array.dtype == dtype
+    if ok and expected.shape is not None:
+        ok = array.ndim == len(expected.shape) and all(
+            e == T.DYNAMIC or e == a for e, a in zip(expected.shape, array.shape))
+    if not ok:
+        raise XirError(f"input '{name}': expected {expected}, got {_describe(array)}")
+    return array
+
+
+def _bind_inputs(func_op: Operation, inputs) -> list[np.ndarray]:
+    """The entry block's arguments in order, from a dict keyed by argument name or a list."""
+    args = func_op.regions[0].blocks[0].args
+    names = [a.name_hint or f"arg{i}" for i, a in enumerate(args)]
+    if isinstance(inputs, Mapping):
+        # an argument may also be named by its ``xir.name`` argument attribute (the source
+        # model's name, when it is not a valid IR identifier)
+        arg_attrs = func_op.get_attr("arg_attrs")
+        for i, d in enumerate(arg_attrs or ()):
+            original = getattr(d, "value", {}).get("xir.name")
+            if original is not None and original.value in inputs and names[i] not in inputs:
+                inputs = {**inputs, names[i]: inputs[original.value]}
+                inputs.pop(original.value)
+        missing = [n for n in names if n not in inputs]
+        if missing:
+            raise XirError(f"missing input '{missing[0]}' (expects {', '.join(names)})")
+        unknown = sorted(set(inputs) - set(names))
+        if unknown:
+            raise XirError(f"unknown input '{unknown[0]}' (expects {', '.join(names)})")
+        values = [inputs[n] for n in names]
+    else:
+        values = list(inputs)
+        if len(values) != len(names):
+            raise XirError(f"expects {len(names)} inputs ({', '.join(names)}), got {len(values)}")
+    return [_check_input(n, a.type, v) for n, a, v in zip(names, args, values)]
+
+
+def run_function(func_op: Operation, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray],
+                 observe: Observer | None = None) -> list[np.ndarray]:
+    """Run the body of ``func_op`` (a function with one block) on ``inputs`` and return the
+    arrays its terminator returns.
+
+    ``inputs`` maps argument names (the entry block arguments' names) to arrays, or lists them
+    in order; a missing input or one of the wrong shape or dtype is an XirError. An op without
+    numpy semantics is an XirError naming the op and its location. ``observe(op, outputs)`` is
+    called after every op that produces values.
+    """
+    if not func_op.regions or not func_op.regions[0].blocks:
+        raise XirError(f"cannot run a function without a body ('{func_op.name}')")
+    blocks = func_op.regions[0].blocks
+    if len(blocks) != 1:
+        raise func_op.error(f"has {len(blocks)} blocks; the interpreter runs single-block bodies only")
+    block = blocks[0]
+    env: dict = dict(zip(block.args, _bind_inputs(func_op, inputs)))
+    last_use = {}  # value -> the op after which nothing reads it (its array is then dropped)
+    for op in block.ops:
+        for v in op.operands:
+            last_use[v] = op
+    dead_after: dict = {}
+    for v, op in last_use.items():
+        dead_after.setdefault(op, []).append(v)
+    for op in block.ops:
+        try:
+            operands = [env[v] for v in op.operands]
+        except KeyError:
+            raise op.error("uses a value that was not computed before it") from None
+        if op is block.last_op and not op.results:  # the terminator (func.return)
+            return list(operands)
+        evaluate = getattr(op, "evaluate", None)
+        if evaluate is None:
+            raise op.error("has no evaluate method: the interpreter cannot run it")
+        try:
+            outputs = list(evaluate(*operands))
+        except NotImplementedError as e:
+            raise op.error(f"cannot be interpreted: {e}") from None
+        except (ValueError, TypeError, IndexError, ArithmeticError) as e:
+            raise op.error(f"failed to evaluate: {e}") from None
+        if len(outputs) != len(op.results):
+            raise op.error(f"evaluated to {len(outputs)} values but has {len(op.results)} results")
+        for result, value in zip(op.results, outputs):
+            env[result] = value
+        if observe is not None:
+            observe(op, outputs)
+        for v in dead_after.get(op, ()):
+            env.pop(v, None)
+    raise func_op.error("body has no terminator")
+
+
+def run_module(module: Operation, inputs, entry: str = "main",
+               observe: Observer | None = None) -> list[np.ndarray]:
+    """Run function ``@entry`` of ``module`` (see :func:`run_function`)."""
+    for op in module.regions[0].blocks[0].ops:
+        sym = op.get_attr("sym_name")
+        if sym is not None and getattr(sym, "value", None) == entry:
+            return run_function(op, inputs, observe)
+    raise XirError(f"module has no function @{entry}")
