@@ -12,6 +12,9 @@ import sys
 # name -> (module:function, one-line summary)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "opt": ("xir.tools.opt:main", "run a pass pipeline over textual IR (the same as xir-opt)"),
+    "import": ("xir.tools.import_model:main", "import an ONNX model as textual IR"),
+    "export": ("xir.tools.export_model:main", "export textual IR as an ONNX model"),
+    "run": ("xir.tools.run_model:main", "run a model (.onnx or .xir) on .npz inputs with the interpreter"),
     "version": ("xir.tools.main:version", "print the version of xir"),
 }
 

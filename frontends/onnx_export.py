@@ -1,0 +1,358 @@
+"""Graph dialect → ONNX: the inverse of :mod:`.onnx_import`.
+
+:func:`export_onnx` turns a module holding ``func.func @main`` in the graph dialect into an
+``onnx.ModelProto``: the function's arguments become graph inputs, its results graph outputs,
+``graph.constant`` ops initializers (named after the constant's location or value name), and
+every other graph op one ONNX node (named after its location). Parameters that ONNX takes as
+inputs (Reshape's shape, Slice's starts/ends/axes/steps, Pad's pads, ...) become int64 or float
+initializers. :func:`save_onnx` writes the model atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from xir import attributes as A
+from xir import types as T
+from xir.attributes import location_name
+from xir.diagnostics import XirError
+from xir.dialects.graph.base import get_float, get_int, get_ints, get_str
+
+from .onnx_import import sanitize
+
+
+class _Exporter:
+    """The state of one export: the nodes and initializers built so far and the ONNX name of
+    every IR value."""
+
+    def __init__(self, opset: int):
+        import onnx
+
+        self.onnx = onnx
+        self.helper = onnx.helper
+        self.opset = opset
+        self.nodes: list = []
+        self.inits: list = []
+        self.names: dict[int, str] = {}  # id(value) -> ONNX name
+        self.used: set[str] = set()
+        self.node_names: set[str] = set()
+        self.op = None
+        self.node_name = None
+
+    def unique(self, base: str | None, fallback: str) -> str:
+        """``base`` (or ``fallback``), made unique among all names in the graph."""
+        base = base or fallback
+        name, i = base, 1
+        while name in self.used:
+            name, i = f"{base}_{i}", i + 1
+        self.used.add(name)
+        return name
+
+    def name_of(self, value) -> str:
+        """The ONNX name of an IR value, given when it was defined."""
+        try:
+            return self.names[id(value)]
+        except KeyError:
+            raise self.error("uses a value that is not defined in @main") from None
+
+    def define(self, value, base: str | None, fallback: str) -> str:
+        """Give IR value ``value`` a fresh ONNX name."""
+        name = self.unique(base, fallback)
+        self.names[id(value)] = name
+        return name
+
+    def init(self, array, base: str) -> str:
+        """A new initializer holding ``array``; its name."""
+        name = self.unique(f"{self.node_name}_{base}" if self.node_name else base, base)
+        self.inits.append(self.onnx.numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def ints_init(self, values, base: str) -> str:
+        """An int64 1-D initializer (a shape-like parameter passed as an input)."""
+        return self.init(np.asarray(list(values), dtype=np.int64).reshape(-1), base)
+
+    def error(self, message: str) -> XirError:
+        """An XirError about the op being exported."""
+        where = f" (at '{self.node_name}')" if self.node_name else ""
+        return XirError(f"{message}{where}")
+
+    def node(self, op_type: str, inputs: list, outputs: list, **attrs) -> None:
+        """Append one ONNX node named after the op being exported."""
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        base = self.node_name or op_type.lower()
+        name, i = base, 1
+        while name in self.node_names:
+            name, i = f"{base}_{i}", i + 1
+        self.node_names.add(name)
+        self.nodes.append(self.helper.make_node(op_type, inputs, outputs, name=name, **attrs))
+
+
+def _value_info(helper, onnx, name: str, type_, what: str):
+    if not isinstance(type_, T.TensorType) or type_.shape is None:
+        raise XirError(f"cannot export {what} '{name}' of type {type_} to ONNX")
+    if type_.element_type != T.f32:
+        raise XirError(f"cannot export {what} '{name}' of element type {type_.element_type} to ONNX")
+    # a dynamic batch (dim 0) is "N" everywhere; other dynamic dims get one name per axis
+    dims = [("N" if i == 0 else f"D{i}") if d == T.DYNAMIC else int(d)
+            for i, d in enumerate(type_.shape)]
+    return helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims)
+
+
+# -- one exporter per graph op -----------------------------------------------------------------
+# each takes (exporter, op, attrs, input names, output names) and appends node(s)
+
+
+def _simple(op_type, **names):
+    """An op whose attributes map one-to-one (``names``: ONNX name -> (graph name, kind))."""
+    def export(ex, op, attrs, ins, outs):
+        kw = {}
+        for onnx_name, (graph_name, kind) in names.items():
+            getter = {"ints": get_ints, "int": get_int, "float": get_float, "str": get_str}[kind]
+            value = getter(attrs, graph_name)
+            if value is not None:
+                kw[onnx_name] = list(value) if kind == "ints" else value
+        ex.node(op_type, ins, outs, **kw)
+    return export
+
+
+def _constant_value(op):
+    value = op.all_attributes()["value"]
+    if not isinstance(value, (A.DenseElementsAttr, A.DenseResourceAttr)):
+        raise XirError(f"cannot export a constant holding {type(value).__name__}")
+    return np.ascontiguousarray(value.to_numpy())
+
+
+def _reshape(ex, op, attrs, ins, outs):
+    ex.node("Reshape", [ins[0], ex.ints_init(get_ints(attrs, "shape"), "shape")], outs,
+            allowzero=get_int(attrs, "allowzero", 0) or None)
+
+
+def _slice(ex, op, attrs, ins, outs):
+    inputs = [ins[0], ex.ints_init(get_ints(attrs, "starts"), "starts"),
+              ex.ints_init(get_ints(attrs, "ends"), "ends")]
+    axes, steps = get_ints(attrs, "axes"), get_ints(attrs, "steps")
+    if axes is not None or steps is not None:
+        axes = axes if axes is not None else range(len(get_ints(attrs, "starts")))
+        inputs.append(ex.ints_init(axes, "axes"))
+    if steps is not None:
+        inputs.append(ex.ints_init(steps, "steps"))
+    ex.node("Slice", inputs, outs)
+
+
+def _axes_op(op_type, since=13):
+    def export(ex, op, attrs, ins, outs):
+        axes = get_ints(attrs, "axes")
+        kw = {}
+        if op_type == "ReduceMean":
+            kw["keepdims"] = get_int(attrs, "keepdims", 1)
+        if axes is None:
+            ex.node(op_type, ins, outs, **kw)
+        elif ex.opset >= since:
+            ex.node(op_type, [ins[0], ex.ints_init(axes, "axes")], outs, **kw)
+        else:
+            ex.node(op_type, ins, outs, axes=list(axes), **kw)
+    return export
+
+
+def _pad(ex, op, attrs, ins, outs):
+    value = get_float(attrs, "value", 0.0)
+    inputs = [ins[0], ex.ints_init(get_ints(attrs, "pads"), "pads")]
+    if value != 0.0:
+        inputs.append(ex.init(np.array(value, np.float32), "value"))
+    ex.node("Pad", inputs, outs, mode=get_str(attrs, "mode", "constant"))
+
+
+def _split(ex, op, attrs, ins, outs):
+    split, axis = get_ints(attrs, "split"), get_int(attrs, "axis", 0)
+    if split is not None:
+        ex.node("Split", [ins[0], ex.ints_init(split, "split")], outs, axis=axis)
+    elif ex.opset >= 18:
+        ex.node("Split", ins, outs, axis=axis, num_outputs=len(outs))
+    else:
+        # opset < 18 splits evenly only when the size divides: spell the sizes out
+        sizes = op._sizes(op.operands[0].type.shape, attrs)[1]
+        if any(int(n) < 0 for n in sizes):
+            raise ValueError(f"an even split of a dynamic dimension needs opset 18 (not {ex.opset})")
+        ex.node("Split", [ins[0], ex.ints_init(sizes, "split")], outs, axis=axis)
+
+
+def _clip(ex, op, attrs, ins, outs):
+    lo, hi = get_float(attrs, "min"), get_float(attrs, "max")
+    inputs = [ins[0], ex.init(np.array(lo, np.float32), "min") if lo is not None else ""]
+    if hi is not None:
+        inputs.append(ex.init(np.array(hi, np.float32), "max"))
+    while inputs[-1] == "":
+        inputs.pop()
+    ex.node("Clip", inputs, outs)
+
+
+def _resize(ex, op, attrs, ins, outs):
+    scales, sizes = attrs.get("scales"), get_ints(attrs, "sizes")
+    inputs = [ins[0], ""]
+    if sizes is not None:
+        inputs += ["", ex.ints_init(sizes, "sizes")]
+    else:
+        inputs.append(ex.init(np.array([float(s.value) for s in scales], np.float32), "scales"))
+    ex.node("Resize", inputs, outs, mode=get_str(attrs, "mode", "nearest"),
+            coordinate_transformation_mode=get_str(attrs, "coordinate_transformation_mode",
+                                                   "half_pixel"),
+            nearest_mode=get_str(attrs, "nearest_mode", "round_prefer_floor"))
+
+
+def _max_pool(ex, op, attrs, ins, outs):
+    kernel = get_ints(attrs, "kernel_shape")
+    shape = op.operands[0].type.shape
+    if (tuple(shape[2:]) == tuple(kernel) and get_ints(attrs, "pads", [0] * 4) == (0,) * 4
+            and get_ints(attrs, "dilations", [1, 1]) == (1, 1)):
+        # the importer spells GlobalMaxPool as a max pool over the whole (static) window
+        ex.node("GlobalMaxPool", ins, outs)
+        return
+    _simple("MaxPool", kernel_shape=("kernel_shape", "ints"), strides=("strides", "ints"),
+            pads=("pads", "ints"), dilations=("dilations", "ints"),
+            ceil_mode=("ceil_mode", "int"))(ex, op, attrs, ins, outs)
+
+
+_CONV = dict(strides=("strides", "ints"), pads=("pads", "ints"), dilations=("dilations", "ints"),
+             group=("group", "int"))
+
+EXPORTERS = {
+    "graph.conv2d": _simple("Conv", **_CONV),
+    "graph.conv_transpose2d": _simple("ConvTranspose", output_padding=("output_padding", "ints"),
+                                      **_CONV),
+    "graph.max_pool2d": _max_pool,
+    "graph.avg_pool2d": _simple("AveragePool", kernel_shape=("kernel_shape", "ints"),
+                                strides=("strides", "ints"), pads=("pads", "ints"),
+                                ceil_mode=("ceil_mode", "int"),
+                                count_include_pad=("count_include_pad", "int")),
+    "graph.global_avg_pool": _simple("GlobalAveragePool"),
+    "graph.batch_norm": _simple("BatchNormalization", epsilon=("epsilon", "float")),
+    "graph.lrn": _simple("LRN", size=("size", "int"), alpha=("alpha", "float"),
+                         beta=("beta", "float"), bias=("bias", "float")),
+    "graph.softmax": _simple("Softmax", axis=("axis", "int")),
+    "graph.relu": _simple("Relu"),
+    "graph.sigmoid": _simple("Sigmoid"),
+    "graph.tanh": _simple("Tanh"),
+    "graph.hard_swish": _simple("HardSwish"),
+    "graph.leaky_relu": _simple("LeakyRelu", alpha=("alpha", "float")),
+    "graph.hard_sigmoid": _simple("HardSigmoid", alpha=("alpha", "float"), beta=("beta", "float")),
+    "graph.prelu": _simple("PRelu"),
+    "graph.clip": _clip,
+    "graph.identity": _simple("Identity"),
+    "graph.add": _simple("Add"),
+    "graph.sub": _simple("Sub"),
+    "graph.mul": _simple("Mul"),
+    "graph.div": _simple("Div"),
+    "graph.matmul": _simple("MatMul"),
+    "graph.gemm": _simple("Gemm", alpha=("alpha", "float"), beta=("beta", "float"),
+                          transA=("trans_a", "int"), transB=("trans_b", "int")),
+    "graph.flatten": _simple("Flatten", axis=("axis", "int")),
+    "graph.reshape": _reshape,
+    "graph.transpose": _simple("Transpose", perm=("perm", "ints")),
+    "graph.squeeze": _axes_op("Squeeze"),
+    "graph.unsqueeze": _axes_op("Unsqueeze"),
+    "graph.concat": _simple("Concat", axis=("axis", "int")),
+    "graph.split": _split,
+    "graph.slice": _slice,
+    "graph.pad": _pad,
+    "graph.reduce_mean": _axes_op("ReduceMean", since=18),
+    "graph.resize": _resize,
+}
+
+
+def _main(module):
+    for op in module.walk():
+        if op.name == "func.func" and op.properties["sym_name"].value == "main":
+            return op
+    raise XirError("cannot export to ONNX: the module has no func.func @main")
+
+
+def export_onnx(module, opset: int = 17):
+    """Export a graph-dialect module (its ``func.func @main``) as an ``onnx.ModelProto``.
+
+    Constants become initializers, every other graph op one ONNX node named after its location;
+    a ``?`` dimension becomes the symbolic dimension ``N`` (axis 0) or ``D<axis>``. Raises
+    :class:`~xir.diagnostics.XirError` (``cannot export 'graph.x' to ONNX (at 'node')``) for an op
+    with no ONNX counterpart. Supports opsets 13 to 21.
+    """
+    import onnx
+
+    if not 13 <= opset <= 21:
+        raise XirError(f"cannot export to ONNX opset {opset} (supported: 13 to 21)")
+    func = _main(module)
+    ex = _Exporter(opset)
+    helper = ex.helper
+    block = func.regions[0].entry
+    arg_attrs = func.properties.get("arg_attrs")
+    arg_attrs = list(arg_attrs) if arg_attrs is not None else []
+    inputs = []
+    for i, arg in enumerate(block.args):
+        name = None
+        if i < len(arg_attrs) and isinstance(arg_attrs[i], A.DictionaryAttr):
+            entry = arg_attrs[i].value.get("xir.name")
+            name = entry.value if isinstance(entry, A.StringAttr) else None
+        name = ex.define(arg, name or arg.name_hint, f"input{i}")
+        inputs.append(_value_info(helper, onnx, name, arg.type, "input"))
+    outputs = []
+    for op in block.ops:
+        ex.node_name = location_name(op.location)
+        if op.name == "func.return":
+            returned = [ex.name_of(v) for v in op.operands]
+            for i, (v, name) in enumerate(zip(op.operands, returned)):
+                if name in {o.name for o in outputs} or name in {x.name for x in inputs} or \
+                        name in {t.name for t in ex.inits}:
+                    # an output must be a node output (and each one distinct): route via Identity
+                    new = ex.unique(f"output{i}", f"output{i}")
+                    ex.node_name = None
+                    ex.node("Identity", [name], [new])
+                    name = new
+                outputs.append(_value_info(helper, onnx, name, v.type, "output"))
+            break
+        if op.name == "graph.constant":
+            try:
+                array = _constant_value(op)
+            except (XirError, ValueError) as e:
+                raise ex.error(f"cannot export 'graph.constant' to ONNX: {e}") from None
+            name = ex.define(op.results[0], ex.node_name or op.results[0].name_hint, "const")
+            ex.inits.append(onnx.numpy_helper.from_array(array.astype(np.float32), name))
+            continue
+        exporter = EXPORTERS.get(op.name)
+        if exporter is None:
+            if ex.node_name is None and op.results and op.results[0].name_hint:
+                ex.node_name = op.results[0].name_hint
+            raise ex.error(f"cannot export '{op.name}' to ONNX")
+        ins = [ex.name_of(v) for v in op.operands]
+        outs = [ex.define(r, r.name_hint and sanitize(r.name_hint), f"{ex.node_name or 't'}_out")
+                for r in op.results]
+        attrs = op.all_attributes()
+        try:
+            exporter(ex, op, attrs, ins, outs)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise ex.error(f"cannot export '{op.name}' to ONNX: {e}") from None
+    ex.node_name = None
+    graph = helper.make_graph(ex.nodes, "main", inputs, outputs, initializer=ex.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="xir")
+    model.ir_version = 8 if opset <= 17 else 9 if opset <= 20 else 10
+    return model
+
+
+def save_onnx(module, path) -> None:
+    """Export ``module`` (see :func:`export_onnx`) and write it to ``path`` atomically: through a
+    temporary file in the same directory and ``os.replace``, leaving no partial file on error."""
+    data = export_onnx(module).SerializeToString()
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".xir-", suffix=".onnx.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

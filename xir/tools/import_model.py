@@ -1,0 +1,38 @@
+"""``xir import model.onnx -o model.xir``: import an ONNX model, verify it and print it (with
+its resources). The output is written atomically: on any error no file is left behind."""
+
+from __future__ import annotations
+
+import sys
+
+from xir.tools.model_io import arg_parser, command
+
+
+def main(argv: list[str] | None = None, prog: str = "xir import") -> int:
+    """Run ``xir import``; returns the exit status."""
+    p = arg_parser(prog, "Import an ONNX model into textual xir IR.")
+    p.add_argument("input", help="the ONNX model (.onnx)")
+    p.add_argument("-o", "--output", default="-", metavar="FILE",
+                   help="output file (written only on success; default: standard output)")
+    return command(p, _work, argv)
+
+
+def _work(args, timer) -> int:
+    from xir.frontends.onnx import import_onnx
+    from xir.printer import print_ir
+    from xir.verifier import verify
+
+    with timer("Import ONNX"):
+        module = import_onnx(args.input)
+    with timer("(V) verifier"):
+        verify(module)
+    with timer("Output"):
+        text = print_ir(module)
+        if args.output == "-":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            from xir.tools.opt import write_atomically
+
+            write_atomically(args.output, text)
+    return 0

@@ -1,0 +1,97 @@
+"""``xir run model.{onnx,xir} --input in.npz -o out.npz``: run a model with the reference
+interpreter.
+
+The keys of ``in.npz`` are the model's input names (the ONNX names, for an imported model); the
+keys of ``out.npz`` are its output names: the ONNX graph's output names for a ``.onnx`` model,
+else each returned value's ``xir.name`` result attribute or SSA name, else ``output<i>``. A
+missing, extra or ill-shaped input is one line ``error: input 'x': ...`` and no output file.
+"""
+
+from __future__ import annotations
+
+from xir.tools.model_io import arg_parser, command, load_module
+
+
+def main(argv: list[str] | None = None, prog: str = "xir run") -> int:
+    """Run ``xir run``; returns the exit status."""
+    p = arg_parser(prog, "Run a model (ONNX or textual IR) with the reference interpreter.")
+    p.add_argument("input", help="the model: .onnx (imported first) or textual IR")
+    p.add_argument("--input", dest="inputs", required=True, metavar="NPZ",
+                   help="an .npz archive holding one array per model input, keyed by its name")
+    p.add_argument("-o", "--output", required=True, metavar="NPZ",
+                   help="the .npz archive to write the outputs to (written only on success)")
+    p.add_argument("--entry", default="main", help="the function to run (default: main)")
+    return command(p, _work, argv)
+
+
+def load_inputs(path: str) -> dict:
+    """The arrays of npz archive ``path`` by name (XirError, one line, if it cannot be read)."""
+    import zipfile
+
+    import numpy as np
+
+    from xir.diagnostics import XirError
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise XirError(f"cannot read inputs '{path}': not an .npz archive")
+            return {name: archive[name] for name in archive.files}
+    except AttributeError:  # np.load of a .npy returns an array (no context manager)
+        raise XirError(f"cannot read inputs '{path}': not an .npz archive") from None
+    except FileNotFoundError:
+        raise XirError(f"cannot read inputs '{path}': no such file") from None
+    except IsADirectoryError:
+        raise XirError(f"cannot read inputs '{path}': it is a directory") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise XirError(f"cannot read inputs '{path}': not a valid .npz archive ({e})") from None
+
+
+def output_names(func, path: str, count: int) -> list[str]:
+    """The names of the ``count`` results of ``func`` (see the module docstring)."""
+    if path.endswith(".onnx"):
+        from xir.frontends.onnx import load_model
+
+        names = [o.name for o in load_model(path).graph.output]
+        if len(names) == count:
+            return names
+    res_attrs = func.get_attr("res_attrs")
+    returned = func.regions[0].blocks[0].last_op.operands
+    names = []
+    for i in range(count):
+        name = None
+        if res_attrs is not None and i < len(res_attrs):
+            attr = getattr(res_attrs[i], "value", {}).get("xir.name")
+            name = getattr(attr, "value", None)
+        if name is None and i < len(returned):
+            name = returned[i].name_hint
+        if not name or name in names:
+            name = f"output{i}"
+        names.append(name)
+    return names
+
+
+def _work(args, timer) -> int:
+    import io
+
+    import numpy as np
+
+    from xir.diagnostics import XirError
+    from xir.interpreter import run_function
+    from xir.tools.opt import write_atomically
+
+    with timer("Read inputs"):
+        inputs = load_inputs(args.inputs)
+    module = load_module(args.input, timer)
+    func = next((op for op in module.regions[0].blocks[0].ops
+                 if getattr(op.get_attr("sym_name"), "value", None) == args.entry), None)
+    if func is None:
+        raise XirError(f"module has no function @{args.entry}")
+    with timer("Interpret"):
+        outputs = run_function(func, inputs)
+    with timer("Output"):
+        names = output_names(func, args.input, len(outputs))
+        buffer = io.BytesIO()
+        np.savez(buffer, **dict(zip(names, (np.asarray(o) for o in outputs))))
+        write_atomically(args.output, buffer.getvalue())
+    return 0
