@@ -11,7 +11,6 @@ initializers. :func:`save_onnx` writes the model atomically.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
@@ -340,19 +339,8 @@ def export_onnx(module, opset: int = 17):
 
 
 def save_onnx(module, path) -> None:
-    """Export ``module`` (see :func:`export_onnx`) and write it to ``path`` atomically: through a
-    temporary file in the same directory and ``os.replace``, leaving no partial file on error."""
-    data = export_onnx(module).SerializeToString()
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".xir-", suffix=".onnx.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Export ``module`` (see :func:`export_onnx`) and write it to ``path`` atomically (no partial
+    file on error)."""
+    from xir.files import write_atomically
+
+    write_atomically(os.fspath(path), export_onnx(module).SerializeToString())

@@ -11,7 +11,7 @@ import onnx
 import pytest
 
 from test_onnx_import import (LIGHT_MODELS, SINGLE_NODE_CASES, Graph, _light_path, ort_run, rand,
-                              randomize_weights, relative_error)
+                              randomize_weights, relative_error, single_node_model)
 from xir.diagnostics import XirError
 from xir.frontends.onnx import export_onnx, import_onnx, save_onnx
 from xir.parser import parse
@@ -73,23 +73,6 @@ EXTRA_CASES = [
     ("Resize", (1, 2, 3, 4), dict(mode="nearest"), [None, np.array([1, 1, 2, 2], np.float32)], 17),
 ]
 CASES = EXTRA_CASES + SINGLE_NODE_CASES
-
-
-def single_node_model(op_type, shape, attrs, consts, opset):
-    """A one-node model on input ``x`` (as in tests/test_onnx_import.py)."""
-    g = Graph(100)
-    names = ["x"]
-    for c in consts:
-        if c is None:
-            names.append("")
-        elif isinstance(c, tuple):
-            names.append(g.weight(c[1], 0.5))
-        else:
-            names.append(g.const(c))
-    n_out = 3 if attrs.get("num_outputs") == 3 else 2 if op_type == "Split" else 1
-    outs = g.node(op_type, names, n_out=n_out, **attrs)
-    outs = outs if isinstance(outs, list) else [outs]
-    return g.model({"x": list(shape)}, outs, opset=opset, ir_version=7 if opset < 11 else 8)
 
 
 @pytest.mark.parametrize("op_type, shape, attrs, consts, opset", CASES,

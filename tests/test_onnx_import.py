@@ -366,9 +366,9 @@ SINGLE_NODE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("op_type, shape, attrs, consts, opset", SINGLE_NODE_CASES,
-                         ids=[f"{c[0]}-{i}" for i, c in enumerate(SINGLE_NODE_CASES)])
-def test_single_node_matches_onnxruntime(op_type, shape, attrs, consts, opset):
+def single_node_model(op_type, shape, attrs, consts, opset):
+    """A one-node model on input ``x``: ``consts`` are None (an absent optional input), arrays
+    (constants) or ("w", shape) (random weights)."""
     g = Graph(100)
     names = ["x"]
     for c in consts:
@@ -381,8 +381,13 @@ def test_single_node_matches_onnxruntime(op_type, shape, attrs, consts, opset):
     n_out = 3 if attrs.get("num_outputs") == 3 else 2 if op_type == "Split" else 1
     outs = g.node(op_type, names, n_out=n_out, **attrs)
     outs = outs if isinstance(outs, list) else [outs]
-    model = g.model({"x": list(shape)}, outs, opset=opset, ir_version=7 if opset < 11 else 8)
-    check(model, {"x": rand(*shape)})
+    return g.model({"x": list(shape)}, outs, opset=opset, ir_version=7 if opset < 11 else 8)
+
+
+@pytest.mark.parametrize("op_type, shape, attrs, consts, opset", SINGLE_NODE_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(SINGLE_NODE_CASES)])
+def test_single_node_matches_onnxruntime(op_type, shape, attrs, consts, opset):
+    check(single_node_model(op_type, shape, attrs, consts, opset), {"x": rand(*shape)})
 
 
 # -- errors and the interpreter's checks -------------------------------------------------------

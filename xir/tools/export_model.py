@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None, prog: str = "xir export") -> int:
 
 def _work(args, timer) -> int:
     from xir.frontends.onnx import export_onnx
-    from xir.tools.opt import write_atomically
+    from xir.files import write_atomically
 
     module = load_module(args.input, timer)
     with timer("Export ONNX"):

@@ -32,7 +32,7 @@ def _work(args, timer) -> int:
             sys.stdout.write(text)
             sys.stdout.flush()
         else:
-            from xir.tools.opt import write_atomically
+            from xir.files import write_atomically
 
             write_atomically(args.output, text)
     return 0

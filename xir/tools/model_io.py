@@ -3,7 +3,7 @@
 Each command is a function ``work(args, timer) -> int`` wrapped by :func:`command`, which turns
 any :class:`~xir.diagnostics.XirError` (or unexpected failure) into ONE line
 ``<prog>: error: <message>`` on stderr and exit status 1. Output files are written through
-:func:`xir.tools.opt.write_atomically`, so a failed command leaves no partial output.
+:func:`xir.files.write_atomically`, so a failed command leaves no partial output.
 """
 
 from __future__ import annotations

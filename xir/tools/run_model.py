@@ -78,7 +78,7 @@ def _work(args, timer) -> int:
 
     from xir.diagnostics import XirError
     from xir.interpreter import run_function
-    from xir.tools.opt import write_atomically
+    from xir.files import write_atomically
 
     with timer("Read inputs"):
         inputs = load_inputs(args.inputs)
