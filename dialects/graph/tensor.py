@@ -258,19 +258,31 @@ def _reshaped(shape: tuple, target: tuple, allowzero: int) -> tuple:
                                  f"of {_text(shape)}, which has rank {len(shape)}")
             d = shape[i]
         out.append(d)
-    total = K.product(shape)
-    known = K.product([d for d in out if d != -1])
-    if -1 in out:
+    infer_at = target.index(-1) if -1 in target else None
+    # Dimensions copied through by a 0 cancel between input and output: they may be dynamic
+    # (a batch) without hiding the size of the -1 dimension.
+    copied = {i for i, d in enumerate(target) if d == 0 and not allowzero}
+    total = K.product([d for i, d in enumerate(shape) if i not in copied])
+    known = K.product([d for i, d in enumerate(out) if i not in copied and i != infer_at])
+    if infer_at is not None:
         if DYNAMIC in (total, known):
+            out[infer_at] = DYNAMIC
             return tuple(out)
         if known == 0 or total % known:
             raise ShapeError(f"cannot reshape {_text(shape)} to [{', '.join(map(str, target))}]: "
-                             f"{total} elements do not divide into {known}")
-        out[out.index(-1)] = total // known
+                             f"{_elements(total, copied, shape)} do not divide into {known}")
+        out[infer_at] = total // known
     elif DYNAMIC not in (total, known) and total != known:
-        raise ShapeError(f"cannot reshape {_text(shape)} ({total} elements) to "
-                         f"[{', '.join(map(str, target))}] ({known} elements)")
+        raise ShapeError(f"cannot reshape {_text(shape)} ({_elements(total, copied, shape)}) to "
+                         f"[{', '.join(map(str, target))}] ({_elements(known, copied, shape)})")
     return tuple(out)
+
+
+def _elements(count: int, copied: set, shape: tuple) -> str:
+    """How many elements ``count`` is, saying so when it leaves out dynamic copied dimensions."""
+    if any(shape[i] == DYNAMIC for i in copied):
+        return f"{count} elements besides the copied dimensions"
+    return f"{count * K.product([shape[i] for i in copied])} elements"
 
 
 class ReshapeOp(GraphOp):

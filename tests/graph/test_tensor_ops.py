@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from ort_reference import relative_error, run_node
 
+from xir import attributes as A
 from xir import types as T
 from xir.diagnostics import XirError
 from xir.dialects.graph.base import tensor_of
@@ -410,7 +411,22 @@ def test_dynamic_dims_broadcast_and_matmul():
     module = parse(op_text("graph.reshape", [(2, 3)], {"shape": [0, -1]}, [(2, 3)]))
     op = next(op for op in module.walk() if op.name == "graph.reshape")
     assert ReshapeOp.infer_result_types([tensor_of((None, 3))], op.all_attributes()) == [
-        tensor_of((None, dyn))]
+        tensor_of((None, 3))]
+
+
+@pytest.mark.parametrize("shape, target, expected", [
+    ((None, 8, 8, 8), [0, -1], (None, 512)),        # a dynamic batch copied through: -1 is known
+    ((None, 8, 8, 8), [0, 8, -1], (None, 8, 64)),
+    ((None, 8, 8, 8), [-1, 512], (None, 512)),      # the batch is not copied: -1 is dynamic
+    ((2, None, 4), [0, -1], (2, None)),
+    ((None, 4, None), [0, 0, -1], (None, 4, None)),
+    ((None, 6), [0, 2, 3], (None, 2, 3)),
+])
+def test_reshape_infers_through_copied_dynamic_dims(shape, target, expected):
+    from xir.dialects.graph.tensor import ReshapeOp
+
+    attributes = {"shape": A.ArrayAttr(tuple(A.IntegerAttr(d) for d in target))}
+    assert ReshapeOp.infer_result_types([tensor_of(shape)], attributes) == [tensor_of(expected)]
 
 
 def test_constant_result_must_match_value():
@@ -444,3 +460,13 @@ def test_dynamic_dims_verify_from_text():
   "func.return"(%c) : (tensor<?x3xf32>) -> ()
 }"""
     verify(parse(text))
+
+
+def test_reshape_error_on_dynamic_copied_dims_counts_the_rest():
+    from xir.dialects.graph.base import ShapeError
+    from xir.dialects.graph.tensor import ReshapeOp
+
+    with pytest.raises(ShapeError) as info:
+        ReshapeOp.infer_result_types([tensor_of((None, 6))], {"shape": A.ArrayAttr((A.IntegerAttr(0), A.IntegerAttr(4)))})
+    assert str(info.value) == ("cannot reshape tensor<?x6xf32> (6 elements besides the copied dimensions) "
+                               "to [0, 4] (4 elements besides the copied dimensions)")
