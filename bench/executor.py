@@ -35,7 +35,7 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "tests")]
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
-from test_onnx_import import _light_path, randomize_weights, relative_error  # noqa: E402
+from test_onnx_import import _light_path, light_model, relative_error  # noqa: E402
 
 from xir.frontends.onnx import import_onnx  # noqa: E402
 from xir.interpreter import run_module  # noqa: E402
@@ -53,16 +53,12 @@ def median_time(fn, runs: int) -> float:
     return statistics.median(times)
 
 
-def light_model(name: str):
+def light_model_or_exit(name: str):
     """The light model ``name`` with seeded random weights, and a seeded batch-1 input."""
-    path = _light_path(name)
-    if not os.path.exists(path):
-        sys.exit(f"{path} is not installed (the onnx package ships it)")
-    model = randomize_weights(onnx.load(path))
-    inits = {t.name for t in model.graph.initializer}
-    data = next(i for i in model.graph.input if i.name not in inits)
-    shape = [d.dim_value or 1 for d in data.type.tensor_type.shape.dim]
-    return model, {data.name: np.random.default_rng(1).random(shape, dtype=np.float32)}
+    loaded = light_model(name)
+    if loaded is None:
+        sys.exit(f"{_light_path(name)} is not installed (the onnx package ships it)")
+    return loaded
 
 
 def ort_session(model):
@@ -81,7 +77,7 @@ def main(argv=None) -> int:
     p.add_argument("--import-runs", type=int, default=5, help="import runs (median; default 5)")
     args = p.parse_args(argv)
 
-    model, feeds = light_model("resnet50")
+    model, feeds = light_model_or_exit("resnet50")
     module = import_onnx(model)
     session = ort_session(model)
     ours = run_module(module, feeds)
@@ -90,7 +86,7 @@ def main(argv=None) -> int:
     t_interp = median_time(lambda: run_module(module, feeds), args.runs)
     t_ort = median_time(lambda: session.run(None, feeds), args.ort_runs)
 
-    imports = {name: median_time(lambda m=light_model(name)[0]: import_onnx(m), args.import_runs)
+    imports = {name: median_time(lambda m=light_model_or_exit(name)[0]: import_onnx(m), args.import_runs)
                for name in ("resnet50", "densenet121")}
 
     ratio = t_interp / t_ort

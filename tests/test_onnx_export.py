@@ -11,7 +11,8 @@ import onnx
 import pytest
 
 from test_onnx_import import (LIGHT_MODELS, SINGLE_NODE_CASES, Graph, _light_path, ort_run, rand,
-                              randomize_weights, relative_error, single_node_model)
+                              light_model, relative_error,
+                              single_node_model)
 from xir.diagnostics import XirError
 from xir.frontends.onnx import export_onnx, import_onnx, save_onnx
 from xir.parser import parse
@@ -213,15 +214,11 @@ def test_save_onnx(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LIGHT_MODELS)
 def test_light_model_export_matches_onnxruntime(name):
-    path = _light_path(name)
-    if not os.path.exists(path):
-        pytest.skip(f"{path} is not installed")
-    model = randomize_weights(onnx.load(path))
-    inits = {t.name for t in model.graph.initializer}
-    data = next(i for i in model.graph.input if i.name not in inits)
-    shape = [d.dim_value or 1 for d in data.type.tensor_type.shape.dim]
-    x = np.random.default_rng(1).random(shape, dtype=np.float32)
+    loaded = light_model(name)
+    if loaded is None:
+        pytest.skip(f"{_light_path(name)} is not installed")
+    model, feeds = loaded
     start = time.perf_counter()
-    exported, worst = roundtrip(model, {data.name: x})
+    exported, worst = roundtrip(model, feeds)
     print(f"{name}: import + export + run {time.perf_counter() - start:.2f} s, "
           f"worst relative error {worst:.2e}, {len(exported.graph.node)} nodes")

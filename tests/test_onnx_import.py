@@ -504,6 +504,19 @@ def randomize_weights(model, seed=0):
     return model
 
 
+def light_model(name: str):
+    """The bundled light model ``name`` with seeded random weights and a seeded batch-1 input, as
+    ``(model, feeds)``; None when the onnx package does not ship it."""
+    path = _light_path(name)
+    if not os.path.exists(path):
+        return None
+    model = randomize_weights(onnx.load(path))
+    inits = {t.name for t in model.graph.initializer}
+    data = next(i for i in model.graph.input if i.name not in inits)
+    shape = [d.dim_value or 1 for d in data.type.tensor_type.shape.dim]
+    return model, {data.name: np.random.default_rng(1).random(shape, dtype=np.float32)}
+
+
 LIGHT_MODELS = ["squeezenet", "resnet50", "bvlc_alexnet", "densenet121", "inception_v1",
                 "inception_v2", "shufflenet", "vgg19", "zfnet512"]
 BIG = {"bvlc_alexnet", "vgg19", "zfnet512"}  # 60-140 M parameters: text round trip takes 10-25 s
@@ -512,15 +525,10 @@ BIG = {"bvlc_alexnet", "vgg19", "zfnet512"}  # 60-140 M parameters: text round t
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LIGHT_MODELS)
 def test_light_model_matches_onnxruntime(name):
-    path = _light_path(name)
-    if not os.path.exists(path):
-        pytest.skip(f"{path} is not installed")
-    model = randomize_weights(onnx.load(path))
-    inits = {t.name for t in model.graph.initializer}
-    data = next(i for i in model.graph.input if i.name not in inits)
-    shape = [d.dim_value or 1 for d in data.type.tensor_type.shape.dim]
-    x = np.random.default_rng(1).random(shape, dtype=np.float32)
-    feeds = {data.name: x}
+    loaded = light_model(name)
+    if loaded is None:
+        pytest.skip(f"{_light_path(name)} is not installed")
+    model, feeds = loaded
     start = time.perf_counter()
     module = import_onnx(model)
     imported = time.perf_counter()

@@ -81,12 +81,10 @@ def _spatial(size, kernel, stride, begin, end, dilation=1, ceil_mode=False, axis
 # -- convolution ---------------------------------------------------------------------------------
 
 
-class Conv2dOp(NNOp):
-    """2-D convolution (cross-correlation), as ONNX Conv: ``input`` (N, C, H, W) with ``weight``
-    (M, C/group, KH, KW) and an optional ``bias`` (M), giving (N, M, OH, OW) where
-    OH = (H + top + bottom - dilation·(KH-1) - 1) / stride + 1, rounded down."""
+class _ConvolutionOp(NNOp):
+    """What both convolutions declare: input, weight, optional bias, strides, pads (top, left,
+    bottom, right), dilations and group."""
 
-    name = "graph.conv2d"
     input = operand(F32)
     weight = operand(F32)
     bias = var_operand(F32, doc="zero or one bias of shape (M)")
@@ -97,11 +95,23 @@ class Conv2dOp(NNOp):
     group = attr(Positive, default=A.IntegerAttr(1))
     traits = (Pure(),)
 
-    @classmethod
-    def infer_result_types(cls, operand_types, attributes):
+    @staticmethod
+    def _check_operand_count(operand_types) -> None:
         if len(operand_types) not in (2, 3):
             raise ShapeError(f"expects input, weight and at most one bias, but got "
                              f"{len(operand_types)} operands")
+
+
+class Conv2dOp(_ConvolutionOp):
+    """2-D convolution (cross-correlation), as ONNX Conv: ``input`` (N, C, H, W) with ``weight``
+    (M, C/group, KH, KW) and an optional ``bias`` (M), giving (N, M, OH, OW) where
+    OH = (H + top + bottom - dilation·(KH-1) - 1) / stride + 1, rounded down."""
+
+    name = "graph.conv2d"
+
+    @classmethod
+    def infer_result_types(cls, operand_types, attributes):
+        cls._check_operand_count(operand_types)
         n, c, h, w = _dims(operand_types[0], "input", NCHW)
         m, cg, kh, kw = _dims(operand_types[1], "weight", "(M, C/group, KH, KW)")
         p = cls.params(attributes)
@@ -124,28 +134,17 @@ class Conv2dOp(NNOp):
         return [K.conv2d(x, w, b, p["strides"], p["pads"], p["dilations"], p["group"])]
 
 
-class ConvTranspose2dOp(NNOp):
+class ConvTranspose2dOp(_ConvolutionOp):
     """2-D transposed convolution, as ONNX ConvTranspose: ``input`` (N, C, H, W) with ``weight``
     (C, M/group, KH, KW) and an optional ``bias`` (M), giving (N, M, OH, OW) where
     OH = stride·(H-1) + output_padding + dilation·(KH-1) + 1 - top - bottom."""
 
     name = "graph.conv_transpose2d"
-    input = operand(F32)
-    weight = operand(F32)
-    bias = var_operand(F32, doc="zero or one bias of shape (M)")
-    output = result(F32)
-    strides = attr(ArrayOf(Positive, 2), default=ints_attr([1, 1]))
-    pads = attr(ArrayOf(NonNegative, 4), default=ints_attr([0, 0, 0, 0]))
-    dilations = attr(ArrayOf(Positive, 2), default=ints_attr([1, 1]))
     output_padding = attr(ArrayOf(NonNegative, 2), default=ints_attr([0, 0]))
-    group = attr(Positive, default=A.IntegerAttr(1))
-    traits = (Pure(),)
 
     @classmethod
     def infer_result_types(cls, operand_types, attributes):
-        if len(operand_types) not in (2, 3):
-            raise ShapeError(f"expects input, weight and at most one bias, but got "
-                             f"{len(operand_types)} operands")
+        cls._check_operand_count(operand_types)
         n, c, h, w = _dims(operand_types[0], "input", NCHW)
         wc, mg, kh, kw = _dims(operand_types[1], "weight", "(C, M/group, KH, KW)")
         p = cls.params(attributes)
@@ -343,8 +342,12 @@ class SoftmaxOp(NNOp):
 
 
 class _ActivationOp(NNOp):
-    """An elementwise function of one tensor; the result has the input's type. Each op declares
-    its ``input``, ``output`` and attributes and defines ``apply``."""
+    """An elementwise function of one tensor; the result has the input's type. Each op adds its
+    attributes and defines ``apply``."""
+
+    input = operand(F32)
+    output = result(F32)
+    traits = (Pure(), SameOperandsAndResultType())
 
     @classmethod
     def infer_result_types(cls, operand_types, attributes):
@@ -363,9 +366,6 @@ class ReluOp(_ActivationOp):
     """``max(x, 0)``."""
 
     name = "graph.relu"
-    input = operand(F32)
-    output = result(F32)
-    traits = (Pure(), SameOperandsAndResultType())
 
     @staticmethod
     def apply(x, p):
@@ -376,11 +376,8 @@ class ClipOp(_ActivationOp):
     """``min(max(x, min), max)``; either bound may be absent (relu6 is clip 0..6)."""
 
     name = "graph.clip"
-    input = operand(F32)
-    output = result(F32)
     min = attr(FloatAttrC, optional=True)
     max = attr(FloatAttrC, optional=True)
-    traits = (Pure(), SameOperandsAndResultType())
 
     @staticmethod
     def apply(x, p):
@@ -391,10 +388,7 @@ class LeakyReluOp(_ActivationOp):
     """``x`` where positive, else ``alpha · x``."""
 
     name = "graph.leaky_relu"
-    input = operand(F32)
-    output = result(F32)
     alpha = attr(FloatAttrC, default=float_attr(0.01))
-    traits = (Pure(), SameOperandsAndResultType())
 
     @staticmethod
     def apply(x, p):
@@ -405,11 +399,8 @@ class HardSigmoidOp(_ActivationOp):
     """``max(0, min(1, alpha · x + beta))``."""
 
     name = "graph.hard_sigmoid"
-    input = operand(F32)
-    output = result(F32)
     alpha = attr(FloatAttrC, default=float_attr(0.2))
     beta = attr(FloatAttrC, default=float_attr(0.5))
-    traits = (Pure(), SameOperandsAndResultType())
 
     @staticmethod
     def apply(x, p):
@@ -420,9 +411,6 @@ class HardSwishOp(_ActivationOp):
     """``x · max(0, min(1, x/6 + 1/2))``."""
 
     name = "graph.hard_swish"
-    input = operand(F32)
-    output = result(F32)
-    traits = (Pure(), SameOperandsAndResultType())
 
     @staticmethod
     def apply(x, p):
@@ -433,9 +421,6 @@ class SigmoidOp(_ActivationOp):
     """``1 / (1 + exp(-x))``."""
 
     name = "graph.sigmoid"
-    input = operand(F32)
-    output = result(F32)
-    traits = (Pure(), SameOperandsAndResultType())
 
     @staticmethod
     def apply(x, p):
@@ -446,9 +431,6 @@ class TanhOp(_ActivationOp):
     """The hyperbolic tangent."""
 
     name = "graph.tanh"
-    input = operand(F32)
-    output = result(F32)
-    traits = (Pure(), SameOperandsAndResultType())
 
     @staticmethod
     def apply(x, p):

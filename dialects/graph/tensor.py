@@ -79,6 +79,10 @@ class IdentityOp(GraphOp):
 class _Broadcasting(GraphOp):
     """Shared rule of the binary elementwise ops: numpy (multidirectional) broadcasting."""
 
+    lhs = operand(F32Tensor)
+    rhs = operand(F32Tensor)
+    output = result(F32Tensor)
+    traits = (Pure(),)
     ufunc = None
 
     @classmethod
@@ -97,10 +101,7 @@ class AddOp(_Broadcasting):
     """``lhs + rhs``, elementwise with broadcasting."""
 
     name = "graph.add"
-    lhs = operand(F32Tensor)
-    rhs = operand(F32Tensor)
-    output = result(F32Tensor)
-    traits = (Pure(), Commutative())
+    traits = (Commutative(),)
     ufunc = np.add
 
 
@@ -108,10 +109,6 @@ class SubOp(_Broadcasting):
     """``lhs - rhs``, elementwise with broadcasting."""
 
     name = "graph.sub"
-    lhs = operand(F32Tensor)
-    rhs = operand(F32Tensor)
-    output = result(F32Tensor)
-    traits = (Pure(),)
     ufunc = np.subtract
 
 
@@ -119,10 +116,7 @@ class MulOp(_Broadcasting):
     """``lhs * rhs``, elementwise with broadcasting."""
 
     name = "graph.mul"
-    lhs = operand(F32Tensor)
-    rhs = operand(F32Tensor)
-    output = result(F32Tensor)
-    traits = (Pure(), Commutative())
+    traits = (Commutative(),)
     ufunc = np.multiply
 
 
@@ -130,10 +124,6 @@ class DivOp(_Broadcasting):
     """``lhs / rhs``, elementwise with broadcasting (IEEE: x/0 is ±inf or nan)."""
 
     name = "graph.div"
-    lhs = operand(F32Tensor)
-    rhs = operand(F32Tensor)
-    output = result(F32Tensor)
-    traits = (Pure(),)
     ufunc = np.divide
 
 
