@@ -15,10 +15,10 @@ import os
 import numpy as np
 
 from xir import attributes as A
-from xir import types as T
 from xir.attributes import location_name
 from xir.diagnostics import XirError
 from xir.dialects.graph.base import get_float, get_int, get_ints, get_str
+from xir.dialects.graph.onnx_mapping import value_type_to_onnx
 
 from .onnx_import import sanitize
 
@@ -40,6 +40,7 @@ class _Exporter:
         self.node_names: set[str] = set()
         self.op = None
         self.node_name = None
+        self.domains: dict[str, int] = {}  # custom domains of graph.onnx nodes -> their opset
 
     def unique(self, base: str | None, fallback: str) -> str:
         """``base`` (or ``fallback``), made unique among all names in the graph."""
@@ -81,23 +82,25 @@ class _Exporter:
     def node(self, op_type: str, inputs: list, outputs: list, **attrs) -> None:
         """Append one ONNX node named after the op being exported."""
         attrs = {k: v for k, v in attrs.items() if v is not None}
-        base = self.node_name or op_type.lower()
+        self.add_node(self.helper.make_node(op_type, inputs, outputs, **attrs))
+
+    def add_node(self, node) -> None:
+        """Append a built ``onnx.NodeProto``, named after the op being exported (uniquely)."""
+        base = self.node_name or node.op_type.lower()
         name, i = base, 1
         while name in self.node_names:
             name, i = f"{base}_{i}", i + 1
         self.node_names.add(name)
-        self.nodes.append(self.helper.make_node(op_type, inputs, outputs, name=name, **attrs))
+        node.name = name
+        self.nodes.append(node)
 
 
-def _value_info(helper, onnx, name: str, type_, what: str):
-    if not isinstance(type_, T.TensorType) or type_.shape is None:
-        raise XirError(f"cannot export {what} '{name}' of type {type_} to ONNX")
-    if type_.element_type != T.f32:
-        raise XirError(f"cannot export {what} '{name}' of element type {type_.element_type} to ONNX")
-    # a dynamic batch (dim 0) is "N" everywhere; other dynamic dims get one name per axis
-    dims = [("N" if i == 0 else f"D{i}") if d == T.DYNAMIC else int(d)
-            for i, d in enumerate(type_.shape)]
-    return helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims)
+def _value_info(name: str, type_, what: str):
+    """The graph input or output ``name`` (a dynamic batch is ``N``, other dynamic dims ``D<i>``)."""
+    try:
+        return value_type_to_onnx(name, type_)
+    except ValueError:
+        raise XirError(f"cannot export {what} '{name}' of type {type_} to ONNX") from None
 
 
 # -- one exporter per graph op -----------------------------------------------------------------
@@ -217,6 +220,51 @@ def _max_pool(ex, op, attrs, ins, outs):
 _CONV = dict(strides=("strides", "ints"), pads=("pads", "ints"), dilations=("dilations", "ints"),
              group=("group", "int"))
 
+def _onnx_node(ex, op, attrs, ins, outs):
+    """A kept ONNX node: as it was if written for the export opset (or a custom domain), else
+    converted to it by onnx's version converter."""
+    domain = op.onnx_domain
+    if domain not in ("", "ai.onnx"):
+        if ex.domains.setdefault(domain, op.opset.value) != op.opset.value:
+            raise ValueError(f"domain '{domain}' is used at opsets {ex.domains[domain]} and "
+                             f"{op.opset.value}")
+        ex.add_node(op.to_onnx_node(ins, outs, ""))
+        return
+    if op.opset.value == ex.opset:
+        ex.add_node(op.to_onnx_node(ins, outs, ""))
+        return
+    _converted_node(ex, op, ins, outs)
+
+
+def _converted_node(ex, op, ins, outs):
+    """Splice in the nodes (and initializers) that the version converter makes of ``op``."""
+    from xir.dialects.graph.onnx_runner import one_node_model
+
+    try:
+        model = ex.onnx.version_converter.convert_version(one_node_model(op), ex.opset)
+    except Exception as e:  # the converter raises RuntimeError or its own ConvertError
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"converting it from opset {op.opset.value} to {ex.opset} failed "
+                         f"({first})") from None
+    graph = model.graph
+    renamed = {f"in{i}": n for i, n in enumerate(ins)} | {f"out{i}": n for i, n in enumerate(outs)}
+    renamed[""] = ""
+
+    def rename(old: str) -> str:
+        if old not in renamed:
+            renamed[old] = ex.unique(f"{ex.node_name or 'node'}_{old}", "v")
+        return renamed[old]
+
+    for init in graph.initializer:
+        if init.name not in renamed:
+            init.name = rename(init.name)
+            ex.inits.append(init)
+    for node in graph.node:
+        node.input[:] = [rename(n) for n in node.input]
+        node.output[:] = [rename(n) for n in node.output]
+        ex.add_node(node)
+
+
 EXPORTERS = {
     "graph.conv2d": _simple("Conv", **_CONV),
     "graph.conv_transpose2d": _simple("ConvTranspose", output_padding=("output_padding", "ints"),
@@ -258,6 +306,7 @@ EXPORTERS = {
     "graph.pad": _pad,
     "graph.reduce_mean": _axes_op("ReduceMean", since=18),
     "graph.resize": _resize,
+    "graph.onnx": _onnx_node,
 }
 
 
@@ -268,19 +317,32 @@ def _main(module):
     raise XirError("cannot export to ONNX: the module has no func.func @main")
 
 
-def export_onnx(module, opset: int = 17):
+def _default_opset(func) -> int:
+    """17, unless every kept ONNX node of the default domain was written for one opset from 13
+    to 21: that one, so that they export unchanged."""
+    versions = {op.opset.value for op in func.walk()
+                if op.name == "graph.onnx" and op.onnx_domain in ("", "ai.onnx")}
+    if len(versions) == 1 and 13 <= next(iter(versions)) <= 21:
+        return versions.pop()
+    return 17
+
+
+def export_onnx(module, opset: int | None = None):
     """Export a graph-dialect module (its ``func.func @main``) as an ``onnx.ModelProto``.
 
     Constants become initializers, every other graph op one ONNX node named after its location;
     a ``?`` dimension becomes the symbolic dimension ``N`` (axis 0) or ``D<axis>``. Raises
     :class:`~xir.diagnostics.XirError` (``cannot export 'graph.x' to ONNX (at 'node')``) for an op
-    with no ONNX counterpart. Supports opsets 13 to 21.
+    with no ONNX counterpart. Supports opsets 13 to 21 (by default 17, or the opset the module's
+    ``graph.onnx`` nodes were written for); a ``graph.onnx`` node of another opset is converted
+    by onnx's version converter.
     """
     import onnx
 
+    func = _main(module)
+    opset = _default_opset(func) if opset is None else opset
     if not 13 <= opset <= 21:
         raise XirError(f"cannot export to ONNX opset {opset} (supported: 13 to 21)")
-    func = _main(module)
     ex = _Exporter(opset)
     helper = ex.helper
     block = func.regions[0].entry
@@ -293,7 +355,7 @@ def export_onnx(module, opset: int = 17):
             entry = arg_attrs[i].value.get("xir.name")
             name = entry.value if isinstance(entry, A.StringAttr) else None
         name = ex.define(arg, name or arg.name_hint, f"input{i}")
-        inputs.append(_value_info(helper, onnx, name, arg.type, "input"))
+        inputs.append(_value_info(name, arg.type, "input"))
     outputs = []
     for op in block.ops:
         ex.node_name = location_name(op.location)
@@ -307,7 +369,7 @@ def export_onnx(module, opset: int = 17):
                     ex.node_name = None
                     ex.node("Identity", [name], [new])
                     name = new
-                outputs.append(_value_info(helper, onnx, name, v.type, "output"))
+                outputs.append(_value_info(name, v.type, "output"))
             break
         if op.name == "graph.constant":
             try:
@@ -315,7 +377,7 @@ def export_onnx(module, opset: int = 17):
             except (XirError, ValueError) as e:
                 raise ex.error(f"cannot export 'graph.constant' to ONNX: {e}") from None
             name = ex.define(op.results[0], ex.node_name or op.results[0].name_hint, "const")
-            ex.inits.append(onnx.numpy_helper.from_array(array.astype(np.float32), name))
+            ex.inits.append(onnx.numpy_helper.from_array(array, name))
             continue
         exporter = EXPORTERS.get(op.name)
         if exporter is None:
@@ -332,8 +394,9 @@ def export_onnx(module, opset: int = 17):
             raise ex.error(f"cannot export '{op.name}' to ONNX: {e}") from None
     ex.node_name = None
     graph = helper.make_graph(ex.nodes, "main", inputs, outputs, initializer=ex.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="xir")
+    opsets = [helper.make_opsetid("", opset)]
+    opsets += [helper.make_opsetid(d, v) for d, v in sorted(ex.domains.items())]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="xir")
     model.ir_version = 8 if opset <= 17 else 9 if opset <= 20 else 10
     return model
 

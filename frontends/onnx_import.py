@@ -21,6 +21,7 @@ from xir import types as T
 from xir.builtin import ModuleOp
 from xir.diagnostics import XirError
 from xir.dialect import lookup_op
+from xir.dialects.graph.onnx_mapping import element_type, onnx_code_of, value_type_from_onnx
 from xir.ir import Block, Operation, Region
 
 INLINE_LIMIT = 16  # constants with at most this many elements are printed inline
@@ -38,6 +39,12 @@ class NodeError(XirError):
     """An import error about one node."""
 
 
+class Unsupported(NodeError):
+    """A valid node that graph ops cannot express; the importer keeps it as a ``graph.onnx`` op."""
+
+    reason = ""
+
+
 class Importer:
     """The state of one import: the module being built, and what each ONNX name denotes
     (a numpy array for a known constant, an IR value otherwise)."""
@@ -47,7 +54,7 @@ class Importer:
 
         self.model = model
         self.onnx = onnx
-        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        self.opset = self.opset_of("")
         self.module = ModuleOp.build()
         self.env: dict[str, object] = {}
         self.materialized: dict[int, object] = {}
@@ -57,6 +64,7 @@ class Importer:
         self._resource_names: set[str] = set()
         self.const_names: dict[int, tuple] = {}  # id(array) -> (array, its ONNX name)
         self.symbolic: dict[int, tuple] = {}  # id(array) -> (array, source dims): see onnx_ops
+        self._declared: dict | None = None
 
     # -- values and constants -----------------------------------------------------------------
 
@@ -65,35 +73,44 @@ class Importer:
         return isinstance(x, np.ndarray)
 
     def const(self, x, what: str = "input") -> np.ndarray:
-        """A node input that must be a known constant (XirError if it is computed at run time)."""
+        """A node input that must be a known constant (:class:`Unsupported` if it is computed at
+        run time: the node is then kept as a ``graph.onnx`` op)."""
         if not self.is_const(x):
-            raise self.error(f"{what} must be a constant (computed at run time here)")
+            raise self.unsupported(f"{what} must be a constant (computed at run time here)")
         return x
 
-    def value(self, x):
-        """An IR value for ``x``: itself if it is one, else a ``graph.constant`` holding it."""
+    def value(self, x, any_dtype: bool = False):
+        """An IR value for ``x``: itself if it is one, else a ``graph.constant`` holding it (as
+        f32, as graph ops take; in its own element type when ``any_dtype``)."""
         if not self.is_const(x):
             return x
         cached = self.materialized.get(id(x))
-        if cached is not None and cached[0] is x:
+        if cached is not None and cached[0] is x and (
+                any_dtype or cached[1].type.element_type == T.f32):
             return cached[1]
         entry = self.symbolic.get(id(x))
         if entry is not None and entry[0] is x:
-            raise self.error("uses a shape that depends on a dynamic dimension as a tensor")
-        if x.dtype.kind not in "fiub":
-            raise self.error(f"cannot use a constant of dtype {x.dtype} as a tensor operand")
-        if x.dtype != np.float32:
-            if x.dtype.kind != "f":
-                raise self.error(f"graph ops take f32 tensors; a constant here has dtype {x.dtype}")
-            x32 = x.astype(np.float32)
-        else:
+            raise self.unsupported("uses a shape that depends on a dynamic dimension as a tensor")
+        if any_dtype:
+            try:
+                element = element_type(onnx_code_of(x.dtype), "a constant here")
+            except ValueError as e:
+                raise self.error(str(e)) from None
             x32 = x
-        type_ = T.TensorType(tuple(int(d) for d in x32.shape), T.f32)
+        else:
+            if x.dtype.kind not in "fiub":
+                raise self.error(f"cannot use a constant of dtype {x.dtype} as a tensor operand")
+            if x.dtype.kind != "f":
+                raise self.unsupported(f"graph ops take f32 tensors; a constant here has dtype {x.dtype}")
+            x32 = x.astype(np.float32) if x.dtype != np.float32 else x
+            element = T.f32
+        type_ = T.TensorType(tuple(int(d) for d in x32.shape), element)
         if x32.size <= INLINE_LIMIT:
             attr = A.DenseElementsAttr(type_, x32)
         else:
             name = self._resource_name(self.const_names.get(id(x), (None, "cst"))[1])
-            handle = A.ResourceHandle(name, np.ascontiguousarray(x32).astype("<f4").tobytes(), 4)
+            data = np.ascontiguousarray(x32).astype(x32.dtype.newbyteorder("<")).tobytes()
+            handle = A.ResourceHandle(name, data, max(4, x32.dtype.itemsize))
             self.module.resources[name] = handle
             attr = A.DenseResourceAttr(handle, type_)
         onnx_name = self.const_names.get(id(x), (None, None))[1]
@@ -112,6 +129,27 @@ class Importer:
             name, i = f"{sanitize(base)}_{i}", i + 1
         self._resource_names.add(name)
         return name
+
+    def opset_of(self, domain: str) -> int:
+        """The model's opset version of ``domain`` (1 if the model does not import it)."""
+        domain = "" if domain == "ai.onnx" else domain
+        return next((o.version for o in self.model.opset_import
+                     if (o.domain if o.domain != "ai.onnx" else "") == domain), 1)
+
+    def declared_type(self, name: str) -> T.TensorType | None:
+        """The type the model gives ONNX value ``name`` (its value_info or outputs, completed by
+        ONNX shape inference over the whole model); None if unknown."""
+        if self._declared is None:
+            try:
+                model = self.onnx.shape_inference.infer_shapes(self.model)
+            except Exception:  # inference is a hint here: the model's own lists still count
+                model = self.model
+            self._declared = {v.name: v.type for v in (*model.graph.value_info, *model.graph.output)}
+        proto = self._declared.get(name)
+        try:
+            return None if proto is None else value_type_from_onnx(proto, f"value '{name}'")
+        except ValueError:
+            return None
 
     def shape(self, x) -> tuple:
         """The static shape of ``x`` (a dynamic dim is ``T.DYNAMIC``)."""
@@ -137,14 +175,21 @@ class Importer:
         """:meth:`emit` for a one-result op: its result."""
         return self.emit(name, operands, attributes)[0]
 
-    def error(self, message: str) -> XirError:
+    def unsupported(self, message: str) -> Unsupported:
+        """An :class:`Unsupported` about the node being converted: graph ops cannot express it
+        (``reason`` keeps the bare message)."""
+        error = self.error(message, Unsupported)
+        error.reason = message
+        return error
+
+    def error(self, message: str, kind: type = NodeError) -> NodeError:
         """An XirError about the node being converted (``Op: message (node 'name')``)."""
         node = self.node
         if node is None:
-            return NodeError(message)
+            return kind(message)
         if not message.startswith("unsupported"):
             message = f"{node.op_type}: {message}"
-        return NodeError(f"{message} (node '{node.name or node.output[0]}')")
+        return kind(f"{message} (node '{node_label(node)}')")
 
     # -- attributes -------------------------------------------------------------------------
 
@@ -167,11 +212,9 @@ class Importer:
 
     def run(self) -> ModuleOp:
         """Convert the whole graph; the module holding ``func.func @main``."""
-        from . import onnx_ops
-
         graph = self.model.graph
         for init in graph.initializer:
-            self._bind(init.name, self.onnx.numpy_helper.to_array(init))
+            self._bind(init.name, _initializer(self.onnx, init))
         inputs = [i for i in graph.input if i.name not in self.env]
         arg_types = [self._input_type(i) for i in inputs]
         block = Block(arg_types)
@@ -181,18 +224,17 @@ class Importer:
         self.block = block
         for node in graph.node:
             self.node = node
-            self.location = A.NameLoc(node.name or (node.output[0] if node.output else node.op_type))
-            if node.domain not in ("", "ai.onnx"):
-                raise self.error(f"unsupported ONNX op '{node.domain}.{node.op_type}'")
+            self.location = A.NameLoc(node_label(node))
             ins = []
             for name in node.input:
                 if name == "":
                     ins.append(None)
                 elif name not in self.env:
-                    raise self.error(f"input '{name}' is not defined before its use")
+                    raise self.error(f"input '{name}' is not a graph input, an initializer or an "
+                                     "earlier node's output")
                 else:
                     ins.append(self.env[name])
-            outs = onnx_ops.convert(self, node, self.attrs(node), ins)
+            outs = self._convert(node, ins)
             for name, value in zip(node.output, outs):
                 if name:
                     if value is not None and not self.is_const(value):
@@ -216,6 +258,37 @@ class Importer:
         self.module.body.append(func)
         return self.module
 
+    def _convert(self, node, ins: list) -> list:
+        """The values of ``node``'s outputs: graph ops where they can express the node, else one
+        ``graph.onnx`` op that keeps it whole."""
+        from . import onnx_generic, onnx_ops
+
+        reason = onnx_generic.why_generic(self, node, ins)
+        if reason is None:
+            mark = self.block.last_op
+            try:
+                return onnx_ops.convert(self, node, self.attrs(node), ins)
+            except Unsupported as e:
+                self._roll_back(mark)
+                reason = e.reason
+        return onnx_generic.emit_generic(self, node, ins, reason)
+
+    def _roll_back(self, mark) -> None:
+        """Erase the ops appended after ``mark`` (a node's half-built conversion) and forget the
+        constants and resources they held."""
+        erased = []
+        while self.block.last_op is not mark:
+            op = self.block.last_op
+            erased.append(op)
+            op.erase()
+        gone = {id(r) for op in erased for r in op.results}
+        self.materialized = {k: v for k, v in self.materialized.items() if id(v[1]) not in gone}
+        for op in erased:
+            value = op.attributes.get("value")
+            if isinstance(value, A.DenseResourceAttr):
+                self.module.resources.pop(value.handle.name, None)
+                self._resource_names.discard(value.handle.name)
+
     def _bind(self, name: str, value) -> None:
         """Let ONNX name ``name`` denote ``value`` (a constant remembers its first name)."""
         self.env[name] = value
@@ -223,16 +296,36 @@ class Importer:
             self.const_names[id(value)] = (value, name)
 
     def _input_type(self, info) -> T.TensorType:
-        tensor_type = info.type.tensor_type
         if not info.type.HasField("tensor_type"):
             raise XirError(f"graph input '{info.name}' is not a tensor")
-        if tensor_type.elem_type != self.onnx.TensorProto.FLOAT:
-            name = self.onnx.TensorProto.DataType.Name(tensor_type.elem_type)
-            raise XirError(f"graph input '{info.name}' has element type {name}; only FLOAT is supported")
-        if not tensor_type.HasField("shape"):
+        if not info.type.tensor_type.HasField("shape"):
             raise XirError(f"graph input '{info.name}' has no shape")
-        dims = [d.dim_value if d.HasField("dim_value") else T.DYNAMIC for d in tensor_type.shape.dim]
-        return T.TensorType(tuple(dims), T.f32)
+        try:
+            type_ = value_type_from_onnx(info.type, f"graph input '{info.name}'")
+        except ValueError as e:
+            raise XirError(str(e)) from None
+        if type_ is None:
+            raise XirError(f"graph input '{info.name}' has no element type")
+        return type_
+
+
+def _initializer(onnx, init) -> np.ndarray:
+    """An initializer's array (XirError if it cannot be read or holds NaN: a corrupt model)."""
+    try:
+        array = onnx.numpy_helper.to_array(init)
+    except Exception as e:  # a missing external data file, a size that does not match, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise XirError(f"initializer '{init.name}' cannot be read: {first}") from None
+    if array.dtype.kind == "f":
+        nans = int(np.count_nonzero(np.isnan(array)))
+        if nans:
+            raise XirError(f"initializer '{init.name}' holds NaN in {nans} of {array.size} values")
+    return array
+
+
+def node_label(node) -> str:
+    """How messages name an ONNX node: its name, else its first output."""
+    return node.name or (node.output[0] if node.output else node.op_type)
 
 
 def load_model(model_or_path):
@@ -258,11 +351,25 @@ def load_model(model_or_path):
     return model
 
 
+def supported_opset(model):
+    """``model`` if xir imports its opset: any up to the newest the installed onnx knows
+    (XirError, one line, otherwise). Nodes of opsets before 7 keep their own semantics; the
+    ``graph.onnx`` ops among them are upgraded to opset 7 only to run in onnxruntime."""
+    import onnx
+
+    version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+    newest = onnx.defs.onnx_opset_version()
+    if version > newest:
+        raise XirError(f"unsupported ONNX opset {version}: the installed onnx {onnx.__version__} "
+                       f"knows opsets up to {newest}")
+    return model
+
+
 def import_onnx(model_or_path) -> ModuleOp:
     """Import an ONNX model (a path, serialized bytes, or an ``onnx.ModelProto``) into a module
     holding ``func.func @main`` in the graph dialect.
 
-    Raises :class:`~xir.diagnostics.XirError` with a one-line message on an unreadable file, an
-    unsupported op (``unsupported ONNX op 'X' (node 'name')``) or inconsistent shapes.
+    A node that graph ops cannot express is kept whole as a ``graph.onnx`` op. Raises :class:`~xir.diagnostics.XirError` with a one-line
+    message on an unreadable file, an unsupported opset, an invalid node or inconsistent shapes.
     """
-    return Importer(load_model(model_or_path)).run()
+    return Importer(supported_opset(load_model(model_or_path))).run()

@@ -27,7 +27,7 @@ def _str(v) -> A.StringAttr:
 
 def _ints(ctx, x, what, allow_holes=False) -> list[int]:
     if not allow_holes and source_dims(ctx, x) is not None:
-        raise ctx.error(f"{what} depends on a dynamic dimension")
+        raise ctx.unsupported(f"{what} depends on a dynamic dimension")
     return [int(v) for v in np.asarray(ctx.const(x, what)).reshape(-1)]
 
 
@@ -125,7 +125,7 @@ def _constant(ctx, node, attrs, ins):
                 return [np.asarray(value)]
             dtype = np.float32 if "float" in key else np.int64
             return [np.asarray(value, dtype=dtype)]
-    raise ctx.error(f"has none of the supported value attributes ({', '.join(attrs) or 'none'})")
+    raise ctx.unsupported(f"has none of the supported value attributes ({', '.join(attrs) or 'none'})")
 
 
 def _constant_of_shape(ctx, node, attrs, ins):
@@ -150,7 +150,7 @@ def _auto_pads(ctx, attrs, in_shape, kernel, strides, dilations):
     begin, end = [], []
     for size, k, s, d in zip(in_shape[2:], kernel, strides, dilations):
         if size == DYN:
-            raise ctx.error(f"auto_pad {auto} needs a static spatial size")
+            raise ctx.unsupported(f"auto_pad {auto} needs a static spatial size")
         out = -(-size // s)
         total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
         small, large = total // 2, total - total // 2
@@ -161,7 +161,7 @@ def _auto_pads(ctx, attrs, in_shape, kernel, strides, dilations):
 
 def _check_2d(ctx, x, what="input"):
     if len(ctx.shape(x)) != 4:
-        raise ctx.error(f"only 2-D (NCHW) {what}s are supported, got rank {len(ctx.shape(x))}")
+        raise ctx.unsupported(f"only 2-D (NCHW) {what}s are supported, got rank {len(ctx.shape(x))}")
 
 
 def _conv(ctx, node, attrs, ins):
@@ -181,7 +181,7 @@ def _conv_transpose(ctx, node, attrs, ins):
     x, w = ins[0], ins[1]
     _check_2d(ctx, x)
     if "output_shape" in attrs or attrs.get("auto_pad", "NOTSET") not in ("NOTSET", ""):
-        raise ctx.error("output_shape and auto_pad are not supported; give explicit pads")
+        raise ctx.unsupported("output_shape and auto_pad are not supported; give explicit pads")
     operands = [x, w] + ([ins[2]] if len(ins) > 2 and ins[2] is not None else [])
     return [ctx.emit1("graph.conv_transpose2d", operands, {
         "strides": ints_attr(attrs.get("strides", [1, 1])),
@@ -196,7 +196,7 @@ def _pool(op_name):
         x = ins[0]
         _check_2d(ctx, x)
         if len(node.output) > 1 and node.output[1]:
-            raise ctx.error("the Indices output is not supported")
+            raise ctx.unsupported("the Indices output is not supported")
         kernel = attrs["kernel_shape"]
         strides = attrs.get("strides", [1, 1])
         dilations = attrs.get("dilations", [1, 1])
@@ -207,7 +207,7 @@ def _pool(op_name):
             a["dilations"] = ints_attr(dilations)
         else:
             if list(dilations) != [1, 1]:
-                raise ctx.error("dilated average pooling is not supported")
+                raise ctx.unsupported("dilated average pooling is not supported")
             a["count_include_pad"] = _int(attrs.get("count_include_pad", 0))
         return [ctx.emit1(op_name, [x], a)]
     return convert
@@ -217,14 +217,14 @@ def _global_max_pool(ctx, node, attrs, ins):
     _check_2d(ctx, ins[0])
     h, w = ctx.shape(ins[0])[2:]
     if DYN in (h, w):
-        raise ctx.error("needs a static spatial size")
+        raise ctx.unsupported("needs a static spatial size")
     return [ctx.emit1("graph.max_pool2d", [ins[0]], {"kernel_shape": ints_attr([h, w])})]
 
 
 def _batch_norm(ctx, node, attrs, ins):
     # training-mode outputs (running mean, variance, ...) are left undefined
     if attrs.get("spatial", 1) != 1:
-        raise ctx.error("spatial = 0 (per-element statistics) is not supported")
+        raise ctx.unsupported("spatial = 0 (per-element statistics) is not supported")
     return [ctx.emit1("graph.batch_norm", ins[:5], {"epsilon": float_attr(attrs.get("epsilon", 1e-5))})]
 
 
@@ -291,7 +291,7 @@ def _softmax(ctx, node, attrs, ins):
     if axis == rank - 1:
         return [ctx.emit1("graph.softmax", [x], {"axis": _int(-1)})]
     if list(shape).count(DYN) > 1:
-        raise ctx.error(f"opset-{ctx.opset} softmax over a non-last axis needs at most one dynamic dim")
+        raise ctx.unsupported(f"opset-{ctx.opset} softmax over a non-last axis needs at most one dynamic dim")
     flat = ctx.emit1("graph.flatten", [x], {"axis": _int(axis)})
     y = ctx.emit1("graph.softmax", [flat], {"axis": _int(1)})
     target = [-1 if d == DYN else d for d in shape]
@@ -326,7 +326,13 @@ def _activation(op_name, **defaults):
 
 
 def _prelu(ctx, node, attrs, ins):
-    return [ctx.emit1("graph.prelu", ins[:2])]
+    x, slope = ins[:2]
+    rank = len(ctx.shape(x))
+    if (ctx.opset < 7 and ctx.is_const(slope) and slope.ndim == 1 and slope.size > 1
+            and rank > 2 and ctx.shape(x)[1] == slope.size):
+        # before opset 7 a 1-D slope is per channel (axis 1), not broadcast from the right
+        slope = slope.reshape((slope.size,) + (1,) * (rank - 2))
+    return [ctx.emit1("graph.prelu", [x, slope])]
 
 
 def _pad(ctx, node, attrs, ins):
@@ -348,7 +354,7 @@ def _pad(ctx, node, attrs, ins):
                 full[a], full[rank + a] = pads[i], pads[len(axes) + i]
             pads = full
     if mode not in ("constant", "reflect", "edge"):
-        raise ctx.error(f"pad mode '{mode}' is not supported")
+        raise ctx.unsupported(f"pad mode '{mode}' is not supported")
     return [ctx.emit1("graph.pad", [x], {"pads": ints_attr(pads), "mode": _str(mode),
                                          "value": float_attr(value)})]
 
@@ -400,7 +406,7 @@ def _upsample(ctx, node, attrs, ins):
     """Upsample (opsets 7-9) and Resize-10: asymmetric coordinates, nearest rounds down."""
     mode = attrs.get("mode", "nearest")
     if mode not in ("nearest", "linear", "bilinear"):
-        raise ctx.error(f"mode '{mode}' is not supported")
+        raise ctx.unsupported(f"mode '{mode}' is not supported")
     scales = attrs["scales"] if "scales" in attrs else np.asarray(ctx.const(ins[1], "scales")).reshape(-1)
     return [ctx.emit1("graph.resize", [ins[0]], {
         "mode": _str("nearest" if mode == "nearest" else "linear"),
@@ -413,12 +419,12 @@ def _resize(ctx, node, attrs, ins):
         return _upsample(ctx, node, attrs, ins)
     mode = attrs.get("mode", "nearest")
     if mode not in ("nearest", "linear"):
-        raise ctx.error(f"resize mode '{mode}' is not supported")
+        raise ctx.unsupported(f"resize mode '{mode}' is not supported")
     if attrs.get("antialias", 0) or attrs.get("axes") is not None:
-        raise ctx.error("antialias and axes are not supported")
+        raise ctx.unsupported("antialias and axes are not supported")
     ctm = attrs.get("coordinate_transformation_mode", "half_pixel")
     if ctm not in ("half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"):
-        raise ctx.error(f"coordinate_transformation_mode '{ctm}' is not supported")
+        raise ctx.unsupported(f"coordinate_transformation_mode '{ctm}' is not supported")
     a = {"mode": _str(mode), "coordinate_transformation_mode": _str(ctm),
          "nearest_mode": _str(attrs.get("nearest_mode", "round_prefer_floor"))}
     scales = ins[2] if len(ins) > 2 else None
@@ -428,7 +434,7 @@ def _resize(ctx, node, attrs, ins):
     elif scales is not None and ctx.const(scales, "scales").size:
         a["scales"] = A.ArrayAttr(tuple(float_attr(s) for s in np.asarray(scales).reshape(-1)))
     else:
-        raise ctx.error("needs constant scales or sizes")
+        raise ctx.unsupported("needs constant scales or sizes")
     return [ctx.emit1("graph.resize", [ins[0]], a)]
 
 
@@ -439,7 +445,7 @@ def _alias(ctx, node, attrs, ins):
 
 def _cast(ctx, node, attrs, ins):
     if attrs["to"] != ctx.onnx.TensorProto.FLOAT:
-        raise ctx.error("casting a run-time tensor to a non-float type is not supported")
+        raise ctx.unsupported("casting a run-time tensor to a non-float type is not supported")
     return [ins[0]]
 
 
@@ -515,7 +521,7 @@ def _fold(ctx, node, attrs, ins):
     carried = _CARRY_DIMS.get(op, ())
     if op not in _CARRY_DIMS or any(h is not None and carried is not None and i not in carried
                                    for i, h in enumerate(holes)):
-        raise ctx.error("computes with a dynamic dimension (only Shape → Gather/Concat/"
+        raise ctx.unsupported("computes with a dynamic dimension (only Shape → Gather/Concat/"
                         "Unsqueeze/... → Reshape chains are supported on dynamic shapes)")
     dims_ins = list(ins)
     for i, (x, h) in enumerate(zip(ins, holes)):
@@ -553,7 +559,7 @@ def reshape_target(ctx, x, shape_input, allowzero) -> list[int]:
         elif -1 not in target and sum(1 for g in holes if g >= 0) == 1:
             target[i] = -1
         else:
-            raise ctx.error("cannot express this shape, which depends on a dynamic dimension")
+            raise ctx.unsupported("cannot express this shape, which depends on a dynamic dimension")
     return target
 
 
@@ -570,8 +576,6 @@ def convert(ctx, node, attrs: dict, ins: list) -> list:
     if op == "Size" and DYN not in ctx.shape(ins[0]):
         return [np.array(int(np.prod(ctx.shape(ins[0]))), dtype=np.int64)]
     converter = CONVERTERS.get(op)
-    if converter is None and op in FOLDERS:
-        raise ctx.error(f"unsupported ONNX op '{op}' on run-time tensors (only on constants)")
     if converter is None:
-        raise ctx.error(f"unsupported ONNX op '{op}'")
+        raise ctx.unsupported(f"no graph op for ONNX op '{op}'")
     return converter(ctx, node, attrs, ins)

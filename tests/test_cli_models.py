@@ -185,3 +185,38 @@ def test_bad_xir_input_is_one_line(tmp_path):
 def test_usage_error_is_one_line(tmp_path):
     code, _, err = xir("run", tmp_path / "m.onnx")
     assert code == 1 and err.startswith("xir run: error: ") and err.count("\n") == 1
+
+
+def _broken(kind: str):
+    """A model broken in one way, and the one-line error ``xir import`` gives for it."""
+    g = Graph(seed=2)
+    if kind == "missing initializer":
+        y = g.node("Conv", ["x", "conv1.weight"], name="conv1")
+        return g.model({"x": [1, 3, 8, 8]}, [y]), (
+            "Conv: input 'conv1.weight' is not a graph input, an initializer or an earlier "
+            "node's output (node 'conv1')")
+    if kind == "NaN weights":
+        w = np.ones((4, 3, 3, 3), np.float32)
+        w[0, 0, :2, 0] = np.nan
+        y = g.node("Conv", ["x", g.const(w, "conv1.weight")], name="conv1")
+        return g.model({"x": [1, 3, 8, 8]}, [y]), (
+            "initializer 'conv1.weight' holds NaN in 2 of 108 values")
+    newest = onnx.defs.onnx_opset_version()
+    y = g.node("Relu", ["x"])
+    return g.model({"x": [1, 3]}, [y], opset=newest + 1), (
+        f"unsupported ONNX opset {newest + 1}: the installed onnx {onnx.__version__} knows "
+        f"opsets up to {newest}")
+
+
+@pytest.mark.parametrize("kind", ["missing initializer", "NaN weights", "unsupported opset"])
+@pytest.mark.parametrize("command", ["import", "run"])
+def test_broken_models(tmp_path, kind, command):
+    model, message = _broken(kind)
+    path = tmp_path / "broken.onnx"
+    path.write_bytes(model.SerializeToString())
+    npz = tmp_path / "in.npz"
+    np.savez(npz, x=np.zeros((1, 3, 8, 8), np.float32))
+    out = tmp_path / ("out.xir" if command == "import" else "out.npz")
+    extra = ["--input", npz] if command == "run" else []
+    assert xir(command, path, *extra, "-o", out) == (1, "", f"xir {command}: error: {message}\n")
+    assert not out.exists()

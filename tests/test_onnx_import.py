@@ -393,13 +393,6 @@ def test_single_node_matches_onnxruntime(op_type, shape, attrs, consts, opset):
 # -- errors and the interpreter's checks -------------------------------------------------------
 
 
-def test_unsupported_op_is_named():
-    g = Graph(12)
-    y = g.node("Einsum", ["x", "x"], name="weird", equation="ij,ij->ij")
-    with pytest.raises(XirError, match=r"unsupported ONNX op 'Einsum' \(node 'weird'\)"):
-        import_onnx(g.model({"x": [2, 2]}, [y]))
-
-
 def test_shape_errors_name_the_node():
     g = Graph(18)
     y = g.node("Conv", ["x", g.weight((8, 4, 3, 3))], name="conv7")

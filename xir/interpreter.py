@@ -46,30 +46,32 @@ def _check_input(name: str, expected: T.Type, array) -> np.ndarray:
 
 
 def _bind_inputs(func_op: Operation, inputs) -> list[np.ndarray]:
-    """The entry block's arguments in order, from a dict keyed by argument name or a list."""
+    """The entry block's arguments in order, from a dict keyed by argument name or a list.
+
+    An argument may also be named by its ``xir.name`` argument attribute (the source model's
+    name, when it is not a valid IR identifier); messages use that name."""
     args = func_op.regions[0].blocks[0].args
     names = [a.name_hint or f"arg{i}" for i, a in enumerate(args)]
+    shown = list(names)
+    for i, d in enumerate(func_op.get_attr("arg_attrs") or ()):
+        original = getattr(d, "value", {}).get("xir.name")
+        if original is not None and i < len(shown):
+            shown[i] = original.value
     if isinstance(inputs, Mapping):
-        # an argument may also be named by its ``xir.name`` argument attribute (the source
-        # model's name, when it is not a valid IR identifier)
-        arg_attrs = func_op.get_attr("arg_attrs")
-        for i, d in enumerate(arg_attrs or ()):
-            original = getattr(d, "value", {}).get("xir.name")
-            if original is not None and original.value in inputs and names[i] not in inputs:
-                inputs = {**inputs, names[i]: inputs[original.value]}
-                inputs.pop(original.value)
-        missing = [n for n in names if n not in inputs]
+        inputs = {names[shown.index(k)] if k in shown and k not in names else k: v
+                  for k, v in inputs.items()}
+        missing = [s for n, s in zip(names, shown) if n not in inputs]
         if missing:
-            raise XirError(f"missing input '{missing[0]}' (expects {', '.join(names)})")
+            raise XirError(f"missing input '{missing[0]}' (expects {', '.join(shown)})")
         unknown = sorted(set(inputs) - set(names))
         if unknown:
-            raise XirError(f"unknown input '{unknown[0]}' (expects {', '.join(names)})")
+            raise XirError(f"unknown input '{unknown[0]}' (expects {', '.join(shown)})")
         values = [inputs[n] for n in names]
     else:
         values = list(inputs)
         if len(values) != len(names):
-            raise XirError(f"expects {len(names)} inputs ({', '.join(names)}), got {len(values)}")
-    return [_check_input(n, a.type, v) for n, a, v in zip(names, args, values)]
+            raise XirError(f"expects {len(names)} inputs ({', '.join(shown)}), got {len(values)}")
+    return [_check_input(s, a.type, v) for s, a, v in zip(shown, args, values)]
 
 
 def run_function(func_op: Operation, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray],

@@ -11,8 +11,8 @@ import numpy as np
 
 from xir import attributes as A
 from xir import types as T
-from xir.opdef import (ArrayOf, DenseC, IntegerAttrC, IntegerAttrOf, OfClass, StringOf, TensorOf,
-                       attr, operand, result, var_operand, var_result)
+from xir.opdef import (AnyTensor, ArrayOf, DenseC, IntegerAttrC, IntegerAttrOf, OfClass, StringOf,
+                       TensorOf, attr, operand, result, var_operand, var_result)
 from xir.traits import Commutative, ConstantLike, Pure, SameOperandsAndResultType
 
 from . import tensor_kernels as K
@@ -42,10 +42,11 @@ def _axis(axis: int, rank: int, shape, what: str = "axis", extra: int = 0) -> in
 
 
 class ConstantOp(GraphOp):
-    """A constant tensor held in the ``value`` attribute (inline dense or a named resource)."""
+    """A constant tensor held in the ``value`` attribute (inline dense or a named resource).
+    Graph ops take f32 constants; other element types feed ``graph.onnx`` ops."""
 
     name = "graph.constant"
-    output = result(F32Tensor)
+    output = result(AnyTensor)
     value = attr(DenseC)
     traits = (Pure(), ConstantLike())
 
