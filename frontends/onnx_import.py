@@ -109,7 +109,7 @@ class Importer:
             attr = A.DenseElementsAttr(type_, x32)
         else:
             name = self._resource_name(self.const_names.get(id(x), (None, "cst"))[1])
-            data = np.ascontiguousarray(x32).astype(x32.dtype.newbyteorder("<")).tobytes()
+            data = np.ascontiguousarray(x32, dtype=x32.dtype.newbyteorder("<")).tobytes()
             handle = A.ResourceHandle(name, data, max(4, x32.dtype.itemsize))
             self.module.resources[name] = handle
             attr = A.DenseResourceAttr(handle, type_)
@@ -316,7 +316,7 @@ def _initializer(onnx, init) -> np.ndarray:
     except Exception as e:  # a missing external data file, a size that does not match, ...
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise XirError(f"initializer '{init.name}' cannot be read: {first}") from None
-    if array.dtype.kind == "f":
+    if array.dtype.kind == "f" and np.isnan(array.sum()):  # a NaN (or +inf and -inf) somewhere
         nans = int(np.count_nonzero(np.isnan(array)))
         if nans:
             raise XirError(f"initializer '{init.name}' holds NaN in {nans} of {array.size} values")

@@ -220,3 +220,19 @@ def test_broken_models(tmp_path, kind, command):
     extra = ["--input", npz] if command == "run" else []
     assert xir(command, path, *extra, "-o", out) == (1, "", f"xir {command}: error: {message}\n")
     assert not out.exists()
+
+
+def test_dump_writes_every_layer_by_node_name(files, tmp_path):
+    onnx_path, npz, expected = files
+    model = onnx.load(onnx_path)
+    conv = model.graph.node[0].output[0]
+    model.graph.output.append(onnx.ValueInfoProto(name=conv))  # let ORT show the conv output too
+    with np.load(npz) as archive:
+        reference = ort_run(model, {"x": archive["x"]})[-1]
+    out, dump = tmp_path / "out.npz", tmp_path / "layers.npz"
+    assert xir("run", onnx_path, "--input", npz, "-o", out, "--dump", dump) == (0, "", "")
+    check_outputs(out, expected)
+    with np.load(dump) as layers:
+        assert layers.files == [n.name for n in model.graph.node]
+        assert relative_error(layers[model.graph.node[0].name], reference) <= 1e-5
+        assert relative_error(layers["features"], expected["features_out"]) <= 1e-5

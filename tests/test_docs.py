@@ -33,3 +33,14 @@ def test_every_how_to_page_has_an_example():
 @pytest.mark.parametrize("path, code", list(_examples()))
 def test_doc_example_runs(path, code):
     exec(compile(code, str(path), "exec"), {"__name__": f"docs_{path.stem}"})
+
+
+def test_the_model_table_covers_every_bundled_model_and_shows_no_miss():
+    from onnx_cases import pytorch_cases
+    from test_onnx_import import LIGHT_MODELS
+
+    table = (DOCS / "models.md").read_text()
+    rows = {line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")}
+    expected = set(LIGHT_MODELS) | {c.replace("pytorch-", "") for c in pytorch_cases()}
+    assert expected <= rows, "regenerate it: python bench/models.py --write docs/models.md"
+    assert "✗ |" not in table and "| error:" not in table

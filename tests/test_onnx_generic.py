@@ -204,3 +204,21 @@ def test_onnxruntime_refusing_a_kept_node_names_it():
     with pytest.raises(XirError, match=r"^error: graph.onnx 'NoSuchOp' \(node 'elu1'\): "
                                        r"onnxruntime cannot load it: .*NoSuchOp"):
         run_module(module, [np.zeros(3, np.float32)])
+
+
+def test_a_conversion_that_gives_up_half_way_leaves_nothing_behind(monkeypatch):
+    from xir.frontends import onnx_ops
+
+    def gives_up(ctx, node, attrs, ins):
+        ctx.emit1("graph.relu", [ins[1]])  # materializes the 64-element slope as a resource
+        raise ctx.unsupported("not today")
+
+    monkeypatch.setitem(onnx_ops.CONVERTERS, "PRelu", gives_up)
+    g = Graph(5)
+    y = g.node("PRelu", ["x", g.weight((64,), name="big")], name="prelu1")
+    module = import_onnx(g.model({"x": [64]}, [y]))
+    assert [o.name for o in module.walk() if o.name.startswith("graph.")] == \
+        ["graph.constant", "graph.onnx"]
+    assert list(module.resources) == ["big"]
+    (op,) = ops(module)
+    assert op.attributes["xir.fallback"].value == "not today"

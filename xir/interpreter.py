@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from xir import types as T
-from xir.attributes import numpy_dtype
+from xir.attributes import location_name, numpy_dtype
 from xir.diagnostics import XirError
 from xir.ir import Operation
 
@@ -123,6 +123,26 @@ def run_function(func_op: Operation, inputs: Mapping[str, np.ndarray] | Sequence
         for v in dead_after.get(op, ()):
             env.pop(v, None)
     raise func_op.error("body has no terminator")
+
+
+class TensorDump:
+    """An ``observe`` hook that keeps every op's outputs by node name (its location's name).
+
+    An ONNX node that became several ops keeps the outputs of the last of them, which are the
+    node's own; an op with several results stores ``name:0``, ``name:1``, ... Constants are
+    skipped. ``tensors`` maps names to arrays, in the order the ops ran."""
+
+    def __init__(self):
+        self.tensors: dict[str, np.ndarray] = {}
+
+    def __call__(self, op: Operation, outputs: list) -> None:
+        if op.name == "graph.constant":
+            return
+        base = location_name(op.location) or op.results[0].name_hint or op.name
+        for i, value in enumerate(outputs):
+            key = base if len(outputs) == 1 else f"{base}:{i}"
+            self.tensors.pop(key, None)  # re-inserted: the order is that of the last writer
+            self.tensors[key] = np.asarray(value)
 
 
 def run_module(module: Operation, inputs, entry: str = "main",

@@ -5,6 +5,8 @@ The keys of ``in.npz`` are the model's input names (the ONNX names, for an impor
 keys of ``out.npz`` are its output names: the ONNX graph's output names for a ``.onnx`` model,
 else each returned value's ``xir.name`` result attribute or SSA name, else ``output<i>``. A
 missing, extra or ill-shaped input is one line ``error: input 'x': ...`` and no output file.
+``--dump layers.npz`` also writes every op's outputs keyed by node name (see
+:class:`xir.interpreter.TensorDump`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ def main(argv: list[str] | None = None, prog: str = "xir run") -> int:
     p.add_argument("-o", "--output", required=True, metavar="NPZ",
                    help="the .npz archive to write the outputs to (written only on success)")
     p.add_argument("--entry", default="main", help="the function to run (default: main)")
+    p.add_argument("--dump", metavar="NPZ",
+                   help="also write every op's outputs to this .npz, keyed by node name")
     return command(p, _work, argv)
 
 
@@ -77,8 +81,8 @@ def _work(args, timer) -> int:
     import numpy as np
 
     from xir.diagnostics import XirError
-    from xir.interpreter import run_function
     from xir.files import write_atomically
+    from xir.interpreter import TensorDump, run_function
 
     with timer("Read inputs"):
         inputs = load_inputs(args.inputs)
@@ -87,11 +91,16 @@ def _work(args, timer) -> int:
                  if getattr(op.get_attr("sym_name"), "value", None) == args.entry), None)
     if func is None:
         raise XirError(f"module has no function @{args.entry}")
+    dump = TensorDump() if args.dump else None
     with timer("Interpret"):
-        outputs = run_function(func, inputs)
+        outputs = run_function(func, inputs, observe=dump)
     with timer("Output"):
         names = output_names(func, args.input, len(outputs))
-        buffer = io.BytesIO()
-        np.savez(buffer, **dict(zip(names, (np.asarray(o) for o in outputs))))
-        write_atomically(args.output, buffer.getvalue())
+        archives = [(args.output, dict(zip(names, (np.asarray(o) for o in outputs))))]
+        if dump is not None:
+            archives.append((args.dump, dump.tensors))
+        for path, arrays in archives:
+            buffer = io.BytesIO()
+            np.savez(buffer, **arrays)
+            write_atomically(path, buffer.getvalue())
     return 0
