@@ -452,18 +452,52 @@ class ResourceHandle:
     """A named blob of bytes that lives outside the IR text (MLIR's dialect resources).
 
     Attributes refer to the handle by name; ``data`` is filled when the resource section is read,
-    and may stay None for a handle that names a resource the file does not carry.
+    and may stay None for a handle that names a resource the file does not carry. A resource kept
+    in a weights file (:mod:`xir.weights`) is deferred: ``data`` is fetched by a loader the first
+    time it is used, as a read-only ``memoryview`` of the mapped file instead of ``bytes``.
     """
 
-    __slots__ = ("name", "data", "alignment")
+    __slots__ = ("name", "_data", "_loader", "alignment")
 
     def __init__(self, name: str, data: bytes | None = None, alignment: int = 4):
         self.name = name
-        self.data = data
+        self._data = data
+        self._loader = None
         self.alignment = alignment
 
+    @property
+    def data(self) -> bytes | memoryview | None:
+        """The blob's bytes (loaded now if they were deferred), or None if there are none."""
+        if self._loader is not None:
+            self._data = self._loader()
+            self._loader = None
+        return self._data
+
+    @data.setter
+    def data(self, data: bytes | memoryview | None) -> None:
+        self._data = data
+        self._loader = None
+
+    def defer(self, loader, alignment: int) -> None:
+        """Let ``data`` come from ``loader()`` (called once) the first time it is used."""
+        self._data = None
+        self._loader = loader
+        self.alignment = alignment
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the data is at hand, not waiting for its loader."""
+        return self._loader is None
+
+    def __reduce__(self):
+        # A deferred blob is a view of a mapped file, which cannot be pickled: pickle its bytes.
+        data = self.data
+        return (ResourceHandle, (self.name, None if data is None else bytes(data), self.alignment))
+
     def __repr__(self) -> str:
-        size = "missing" if self.data is None else f"{len(self.data)} bytes"
+        if not self.loaded:
+            return f"<resource {self.name}: not loaded yet>"
+        size = "missing" if self._data is None else f"{len(self._data)} bytes"
         return f"<resource {self.name}: {size}>"
 
 

@@ -15,6 +15,9 @@ from xir.parse_values import (OPERAND_RE, STRING_RE, TokenError, entries_dict, s
                               unquote_text)
 
 
+_WEIGHTS_KEY = "xir_weights"  # xir.weights.SECTION_KEY (that module is imported only when needed)
+
+
 class _Scope:
     """The names visible inside one region: values, block labels, and what is still unresolved."""
 
@@ -396,26 +399,65 @@ class StructureActions:
             self._load_resources(section)
         return top.block
 
+    def resource_bool(self, c):
+        return c[0]
+
     def _load_resources(self, section) -> None:
         listed = {}  # the module keeps its resources in the order of the section, as it prints them
         for group, dialects in section:
-            if group != "dialect_resources":
-                continue  # external_resources and others are kept by their owners, not here
-            for _dialect, entries in dialects:
-                for key, value in entries:
-                    handle = self.resources.get(key)
-                    if handle is None:
-                        handle = self.resources[key] = A.ResourceHandle(key)
-                    listed[key] = handle
-                    if value.type != "STRING" or not value.startswith('"0x'):
-                        raise TokenError(value, f"resource '{key}' must be a hex string \"0x...\"")
-                    try:
-                        blob = bytes.fromhex(value[3:-1])
-                    except ValueError:
-                        raise TokenError(value, f"resource '{key}' is not valid hexadecimal") from None
-                    if len(blob) < 4:
-                        raise TokenError(value, f"resource '{key}' lacks its 4-byte alignment header")
-                    handle.alignment = int.from_bytes(blob[:4], "little")
-                    handle.data = blob[4:]
+            for dialect, entries in dialects:
+                if group == "dialect_resources":
+                    self._load_inline(entries, listed)
+                elif group == "external_resources" and dialect == _WEIGHTS_KEY:
+                    self._load_weights(dialect, entries, listed)
+                # other external resources are kept by their owners, not here
         listed.update(self.resources)
         self.resources = listed
+
+    def _listed_handle(self, key: str, listed: dict) -> A.ResourceHandle:
+        handle = self.resources.get(key)
+        if handle is None:
+            handle = self.resources[key] = A.ResourceHandle(key)
+        listed[key] = handle
+        return handle
+
+    def _load_inline(self, entries, listed: dict) -> None:
+        for key, value in entries:
+            handle = self._listed_handle(key, listed)
+            if value.type != "STRING" or not value.startswith('"0x'):
+                raise TokenError(value, f"resource '{key}' must be a hex string \"0x...\"")
+            try:
+                blob = bytes.fromhex(value[3:-1])
+            except ValueError:
+                raise TokenError(value, f"resource '{key}' is not valid hexadecimal") from None
+            if len(blob) < 4:
+                raise TokenError(value, f"resource '{key}' lacks its 4-byte alignment header")
+            handle.alignment = int.from_bytes(blob[:4], "little")
+            handle.data = blob[4:]
+
+    def _load_weights(self, dialect_tok, entries, listed: dict) -> None:
+        """Index the resources of the weights file named by ``entries``; their data stays on disk
+        until it is used (:mod:`xir.weights`)."""
+        from xir import weights as W
+
+        meta = {key: value for key, value in entries if key in W.RESERVED}
+        for key in ("file", "id"):
+            if key not in meta:
+                raise TokenError(dialect_tok, f"'{dialect_tok}' lacks its '{key}' entry")
+        try:
+            weights = W.open_weights(unquote(meta["file"]), self.filename)
+        except W.WeightsError as e:
+            raise TokenError(meta["file"], str(e)) from None
+        try:
+            weights.check_id(unquote(meta["id"]))
+        except W.WeightsError as e:
+            raise TokenError(meta["id"], str(e)) from None
+        for key, value in entries:
+            if key in W.RESERVED:
+                continue
+            try:
+                offset, size, alignment = W.parse_entry(key, unquote(value))
+                weights.check_blob(key, offset, size)
+            except W.WeightsError as e:
+                raise TokenError(value, str(e)) from None
+            self._listed_handle(key, listed).defer(weights.loader(offset, size), alignment)

@@ -46,20 +46,27 @@ class Printer:
         self.print_op(op, 0)
         return "".join(self.out)
 
-    def print_module(self, op: Operation) -> str:
-        """The text of a top-level op, with its resource section."""
+    def print_module(self, op: Operation, weights=None) -> str:
+        """The text of a top-level op, with its resource section.
+
+        ``weights`` (an :class:`xir.weights.WeightsIndex`, or None) lists the resources stored in a
+        weights file: they print as its index in ``external_resources``, the others as hex."""
         self.print_op(op, 0)
         self.out.append("\n")
         resources = getattr(op, "resources", None) or {}
-        blobs = [(name, h) for name, h in resources.items() if h.data is not None]
+        stored = weights.entries if weights is not None else {}
+        blobs = [(name, h) for name, h in resources.items() if name not in stored and h.data is not None]
+        groups = []
         if blobs:
-            self.out.append("\n{-#\n  dialect_resources: {\n    builtin: {\n")
             entries = []
             for name, handle in blobs:
                 header = handle.alignment.to_bytes(4, "little").hex().upper()
                 entries.append(f'      {A.symbol_text(name)}: "0x{header}{handle.data.hex().upper()}"')
-            self.out.append(",\n".join(entries))
-            self.out.append("\n    }\n  }\n#-}\n")
+            groups.append("  dialect_resources: {\n    builtin: {\n" + ",\n".join(entries) + "\n    }\n  }")
+        if stored:
+            groups.append("  external_resources: {\n" + weights.section_text() + "\n  }")
+        if groups:
+            self.out.append("\n{-#\n" + ",\n".join(groups) + "\n#-}\n")
         return "".join(self.out)
 
     # -- names -------------------------------------------------------------------------------
@@ -347,6 +354,9 @@ def _is_isolated(op: Operation) -> bool:
 
 
 def print_ir(op: Operation, generic: bool = False, print_locations: bool = True,
-             numbered: bool = False) -> str:
-    """The text of ``op`` (a module prints with its resource section), ending in a newline."""
-    return Printer(generic, print_locations, numbered).print_module(op)
+             numbered: bool = False, weights=None) -> str:
+    """The text of ``op`` (a module prints with its resource section), ending in a newline.
+
+    Resources print inline as hex, except those ``weights`` (an :class:`xir.weights.WeightsIndex`)
+    places in a weights file; :func:`xir.weights.save_module` writes a module with its weights."""
+    return Printer(generic, print_locations, numbered).print_module(op, weights)

@@ -1,5 +1,7 @@
 """``xir import model.onnx -o model.xir``: import an ONNX model, verify it and print it (with
-its resources). The output is written atomically: on any error no file is left behind."""
+its resources). Large weights go beside the text, to ``model.xir.weights`` (see
+:mod:`xir.weights`), unless ``--inline-weights`` or the output is standard output. The output is
+written atomically: on any error no file is left behind."""
 
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ def main(argv: list[str] | None = None, prog: str = "xir import") -> int:
     p.add_argument("input", help="the ONNX model (.onnx)")
     p.add_argument("-o", "--output", default="-", metavar="FILE",
                    help="output file (written only on success; default: standard output)")
+    p.add_argument("--inline-weights", action="store_true",
+                   help="keep all weights in the text as hex (one self-contained file) instead of "
+                        "in FILE.weights beside it")
     return command(p, _work, argv)
 
 
 def _work(args, timer) -> int:
     from xir.frontends.onnx import import_onnx
-    from xir.printer import print_ir
     from xir.verifier import verify
 
     with timer("Import ONNX"):
@@ -27,12 +31,13 @@ def _work(args, timer) -> int:
     with timer("(V) verifier"):
         verify(module)
     with timer("Output"):
-        text = print_ir(module)
         if args.output == "-":
-            sys.stdout.write(text)
+            from xir.printer import print_ir
+
+            sys.stdout.write(print_ir(module))
             sys.stdout.flush()
         else:
-            from xir.files import write_atomically
+            from xir.weights import save_module
 
-            write_atomically(args.output, text)
+            save_module(module, args.output, inline=args.inline_weights)
     return 0

@@ -46,6 +46,8 @@ def build_arg_parser(prog: str = "xir-opt"):
         help="passes to run, e.g. 'canonicalize,cse{opt=v}'")
     add("-o", "--output", default="-", metavar="FILE",
         help="output file (written only on success; default: standard output)")
+    add("--inline-weights", action="store_true",
+        help="keep all resources in the output text as hex, not large ones in FILE.weights")
     add("--split-input-file", action="store_true",
         help="process each chunk between '// -----' lines on its own")
     add("--verify-diagnostics", action="store_true",
@@ -208,15 +210,16 @@ def run(args) -> int:
         ok = ok and not diagnostics
         if output is not None:
             outputs.append(output)
-    text_out = f"{SPLIT_MARKER}\n".join(outputs)
     try:
         if args.output == "-":
-            sys.stdout.write(text_out)
+            sys.stdout.write(f"{SPLIT_MARKER}\n".join(o.text for o in outputs))
             sys.stdout.flush()
+        elif ok and len(outputs) == 1:
+            outputs[0].write(args.output)  # with its weights file, if it has one
         elif ok:
             from xir.files import write_atomically
 
-            write_atomically(args.output, text_out)
+            write_atomically(args.output, f"{SPLIT_MARKER}\n".join(o.text for o in outputs))
     except BrokenPipeError:
         raise
     except OSError as e:
@@ -226,8 +229,11 @@ def run(args) -> int:
     return 0 if ok else 1
 
 
-def process_chunk(text: str, name: str, args, pipeline) -> tuple[str | None, list]:
-    """Parse, verify, transform and print one input; returns (output text or None, diagnostics)."""
+def process_chunk(text: str, name: str, args, pipeline) -> tuple[object, list]:
+    """Parse, verify, transform and print one input; returns (output or None, diagnostics).
+
+    The output is an :class:`xir.weights.ModuleOutput`: its text, and its weights file when the
+    result goes to a file of its own (the input is not split) and has large resources."""
     from xir.diagnostics import Diagnostic, SourceFile, XirError
 
     source = SourceFile(name, text)
@@ -249,10 +255,11 @@ def process_chunk(text: str, name: str, args, pipeline) -> tuple[str | None, lis
             finally:
                 timer.phases.extend(pm.times)
         with timer("Output"):
-            from xir.printer import print_ir
+            from xir.weights import prepare_output
 
-            output = print_ir(module, generic=args.print_op_generic,
-                              print_locations=not args.no_locations)
+            inline = args.inline_weights or args.split_input_file
+            output = prepare_output(module, args.output, inline, generic=args.print_op_generic,
+                                    print_locations=not args.no_locations)
         timer.report(name)
         return output, []
     except XirError as e:
