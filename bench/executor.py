@@ -2,6 +2,7 @@
 
     python bench/executor.py            # ResNet-50 batch 1: interpreter median of 5, ORT of 20
     python bench/executor.py --runs 3 --ort-runs 10 --import-runs 3
+    python bench/executor.py --profile  # and the interpreter's time per op kind
 
 Threads: the BLAS behind numpy and OpenMP read their thread counts when they are loaded, so this
 script sets OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS (and friends) to 1 at the very
@@ -53,6 +54,34 @@ def median_time(fn, runs: int) -> float:
     return statistics.median(times)
 
 
+def op_times(module, feeds, runs: int) -> dict[str, list]:
+    """Per op name, [mean seconds per run, ops per run] of ``run_module(module, feeds)``: each
+    op is charged the time since the previous op's outputs were observed."""
+    totals: dict[str, list] = {}
+    for _ in range(runs):
+        last = time.perf_counter()
+
+        def observe(op, outputs):
+            nonlocal last
+            now = time.perf_counter()
+            entry = totals.setdefault(op.name, [0.0, 0])
+            entry[0] += (now - last) / runs
+            entry[1] += 1
+            last = now
+
+        run_module(module, feeds, observe=observe)
+    return {name: [seconds, count // runs] for name, (seconds, count) in totals.items()}
+
+
+def print_profile(times: dict[str, list], runs: int) -> None:
+    """The table of :func:`op_times`, the slowest op kind first."""
+    total = sum(seconds for seconds, _ in times.values())
+    print(f"\nResNet-50 b1: interpreter time per op kind (mean of {runs} runs, observe hook)")
+    print(f"{'op':<24}  {'time':>9}  {'share':>6}  count")
+    for name, (seconds, count) in sorted(times.items(), key=lambda item: -item[1][0]):
+        print(f"{name:<24}  {seconds * 1e3:6.1f} ms  {seconds / total:6.1%}  {count}")
+
+
 def light_model_or_exit(name: str):
     """The light model ``name`` with seeded random weights, and a seeded batch-1 input."""
     loaded = light_model(name)
@@ -75,6 +104,8 @@ def main(argv=None) -> int:
     p.add_argument("--runs", type=int, default=5, help="interpreter runs (median; default 5)")
     p.add_argument("--ort-runs", type=int, default=20, help="onnxruntime runs (median; default 20)")
     p.add_argument("--import-runs", type=int, default=5, help="import runs (median; default 5)")
+    p.add_argument("--profile", action="store_true",
+                   help="also print the interpreter's time per op kind on ResNet-50")
     args = p.parse_args(argv)
 
     model, feeds = light_model_or_exit("resnet50")
@@ -106,6 +137,8 @@ def main(argv=None) -> int:
     print(f"{'measure':<{width}}  {'time':>12}  notes")
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>12}  {note}")
+    if args.profile:
+        print_profile(op_times(module, feeds, args.runs), args.runs)
     return 0
 
 

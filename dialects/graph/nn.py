@@ -288,11 +288,7 @@ class BatchNormOp(NNOp):
         return [x]
 
     def evaluate(self, x, scale, bias, mean, var):
-        eps = self.param["epsilon"]
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        factor = scale / np.sqrt(var.astype(np.float64) + eps)
-        y = (x - mean.reshape(shape)) * factor.reshape(shape) + bias.reshape(shape)
-        return [y.astype(np.float32)]
+        return [K.batch_norm(x, scale, bias, mean, var, self.param["epsilon"])]
 
 
 class LrnOp(NNOp):

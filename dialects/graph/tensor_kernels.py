@@ -65,6 +65,8 @@ def slice_bounds(dim: int, start: int, end: int, step: int) -> tuple[int, int, i
 
 
 def slice_array(x: np.ndarray, starts, ends, axes, steps) -> np.ndarray:
+    """ONNX Slice of ``x`` (a view): per listed axis, ``start:end:step`` clamped by
+    :func:`slice_bounds`."""
     index = [slice(None)] * x.ndim
     for start, end, axis, step in zip(starts, ends, axes, steps):
         start, end, _ = slice_bounds(x.shape[axis], start, end, step)
