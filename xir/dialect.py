@@ -59,9 +59,9 @@ def lookup_dialect(name: str) -> Dialect | None:
     if dialect is not None or name in _missing:
         return dialect
     if name == "builtin":
-        import xir.builtin  # noqa: F401  (registers itself)
+        from xir.builtin import BUILTIN  # registers itself on import; again if since forgotten
 
-        return _dialects.get(name)
+        return register_dialect(BUILTIN)
     ep = _discover().get(name)
     if ep is None:
         _missing.add(name)
