@@ -32,6 +32,28 @@ class GraphOp(Operation):
     def evaluate(self, *inputs):
         raise NotImplementedError(f"'{self.name}' has no numpy semantics")
 
+    @classmethod
+    def params(cls, attributes: dict) -> dict:
+        """Each declared attribute as a Python value, with the declared default filled in (so a
+        default is written once, in the op's definition): an int, a float, a string, a tuple of
+        numbers for an array, None if absent."""
+        values = {}
+        for field in cls.definition.of("attribute"):
+            value = attributes.get(field.name, field.default)
+            if isinstance(value, A.ArrayAttr):
+                value = tuple(v.value for v in value)
+            elif isinstance(value, A.DenseArrayAttr):
+                value = tuple(value.values)
+            elif value is not None and hasattr(value, "value"):
+                value = value.value
+            values[field.name] = value
+        return values
+
+    @property
+    def param(self) -> dict:
+        """This op's attribute values (see :meth:`params`)."""
+        return self.params(self.all_attributes())
+
     def all_attributes(self) -> dict:
         """Properties and attributes together (the graph dialect keeps its parameters in
         attributes; properties win where both are set)."""

@@ -16,7 +16,7 @@ from xir.opdef import (ArrayOf, IntegerAttrOf, OfClass, TensorOf, attr, operand,
 from xir.traits import Pure, SameOperandsAndResultType
 
 from . import nn_kernels as K
-from .base import GraphOp, ShapeError, float_attr, get_ints, ints_attr, tensor_of
+from .base import GraphOp, ShapeError, float_attr, ints_attr, tensor_of
 
 F32 = TensorOf(T.f32)
 FloatAttrC = OfClass((A.FloatAttr,), "float attribute")
@@ -27,26 +27,7 @@ DYN = T.DYNAMIC
 
 
 class NNOp(GraphOp):
-    """A graph op that reads its attributes as Python values, with the declared defaults filled in
-    (so a default is written once, in the op's definition)."""
-
-    @classmethod
-    def params(cls, attributes: dict) -> dict:
-        """Each declared attribute as an int, a tuple of ints or a float (None if absent)."""
-        values = {}
-        for field in cls.definition.of("attribute"):
-            value = attributes.get(field.name, field.default)
-            if isinstance(value, (A.ArrayAttr, A.DenseArrayAttr)):
-                value = get_ints({field.name: value}, field.name)
-            elif value is not None:
-                value = value.value
-            values[field.name] = value
-        return values
-
-    @property
-    def param(self) -> dict:
-        """This op's attribute values (see :meth:`params`)."""
-        return self.params(self.all_attributes())
+    """A neural-network op of the graph dialect (reads its attributes through ``param``)."""
 
 
 NCHW = "(N, C, H, W)"
