@@ -455,3 +455,22 @@ def test_the_readme_pipeline_removes_the_unused_relu(monkeypatch):
     after = run(["examples/small_cnn.xir", "-p", "cse,canonicalize,dce"])[1]
     assert '%unused = "graph.relu"' in before and "%unused" not in after
     assert len(readme_commands()) >= 2
+
+
+def test_the_readme_onnx_walkthrough_runs(tmp_path):
+    """The README's SqueezeNet shell block, run as written (from a scratch directory)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    text = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if b.startswith("M=$("))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for name in ("squeezenet.xir", "squeezenet.xir.weights", "out.npz", "squeezenet.onnx",
+                 "report.json"):
+        assert (tmp_path / name).is_file(), name
+    assert "DPUCZDX8G_ISA1_B4096" in result.stdout and "softmax" in result.stdout
