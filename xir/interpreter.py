@@ -45,11 +45,9 @@ def _check_input(name: str, expected: T.Type, array) -> np.ndarray:
     return array
 
 
-def _bind_inputs(func_op: Operation, inputs) -> list[np.ndarray]:
-    """The entry block's arguments in order, from a dict keyed by argument name or a list.
-
-    An argument may also be named by its ``xir.name`` argument attribute (the source model's
-    name, when it is not a valid IR identifier); messages use that name."""
+def input_names(func_op: Operation) -> tuple[list[str], list[str]]:
+    """The names of a function's arguments: their IR names, and the names users know them by
+    (the source model's, kept in the ``xir.name`` argument attribute when not an identifier)."""
     args = func_op.regions[0].blocks[0].args
     names = [a.name_hint or f"arg{i}" for i, a in enumerate(args)]
     shown = list(names)
@@ -57,6 +55,14 @@ def _bind_inputs(func_op: Operation, inputs) -> list[np.ndarray]:
         original = getattr(d, "value", {}).get("xir.name")
         if original is not None and i < len(shown):
             shown[i] = original.value
+    return names, shown
+
+
+def _bind_inputs(func_op: Operation, inputs) -> list[np.ndarray]:
+    """The entry block's arguments in order, from a dict keyed by argument name (either name of
+    :func:`input_names`) or a list; messages use the names users know."""
+    args = func_op.regions[0].blocks[0].args
+    names, shown = input_names(func_op)
     if isinstance(inputs, Mapping):
         inputs = {names[shown.index(k)] if k in shown and k not in names else k: v
                   for k, v in inputs.items()}
