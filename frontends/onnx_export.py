@@ -20,7 +20,7 @@ from xir.diagnostics import XirError
 from xir.dialects.graph.base import get_float, get_int, get_ints, get_str
 from xir.dialects.graph.onnx_mapping import value_type_to_onnx
 
-from .onnx_import import sanitize
+from xir.dialects.graph.constants import identifier
 
 
 class _Exporter:
@@ -385,7 +385,7 @@ def export_onnx(module, opset: int | None = None):
                 ex.node_name = op.results[0].name_hint
             raise ex.error(f"cannot export '{op.name}' to ONNX")
         ins = [ex.name_of(v) for v in op.operands]
-        outs = [ex.define(r, r.name_hint and sanitize(r.name_hint), f"{ex.node_name or 't'}_out")
+        outs = [ex.define(r, r.name_hint and identifier(r.name_hint), f"{ex.node_name or 't'}_out")
                 for r in op.results]
         attrs = op.all_attributes()
         try:

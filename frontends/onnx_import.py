@@ -11,7 +11,6 @@ the ops built for it. The per-op mapping lives in :mod:`.onnx_ops`.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +20,10 @@ from xir import types as T
 from xir.builtin import ModuleOp
 from xir.diagnostics import XirError
 from xir.dialect import lookup_op
+from xir.dialects.graph.constants import constant_attr
+from xir.dialects.graph.constants import identifier
 from xir.dialects.graph.onnx_mapping import element_type, onnx_code_of, value_type_from_onnx
 from xir.ir import Block, Operation, Region
-
-INLINE_LIMIT = 16  # constants with at most this many elements are printed inline
-_NAME_RE = re.compile(r"[^A-Za-z0-9_$.]")
-
-
-def sanitize(name: str) -> str:
-    """``name`` as an identifier the textual IR accepts (letters, digits, ``_ $ .``; no leading
-    digit)."""
-    name = _NAME_RE.sub("_", name) or "v"
-    return name if not name[0].isdigit() else "v" + name
 
 
 class NodeError(XirError):
@@ -61,7 +52,6 @@ class Importer:
         self.block: Block | None = None
         self.node = None
         self.location = None
-        self._resource_names: set[str] = set()
         self.const_names: dict[int, tuple] = {}  # id(array) -> (array, its ONNX name)
         self.symbolic: dict[int, tuple] = {}  # id(array) -> (array, source dims): see onnx_ops
         self._declared: dict | None = None
@@ -93,42 +83,25 @@ class Importer:
             raise self.unsupported("uses a shape that depends on a dynamic dimension as a tensor")
         if any_dtype:
             try:
-                element = element_type(onnx_code_of(x.dtype), "a constant here")
+                element_type(onnx_code_of(x.dtype), "a constant here")
             except ValueError as e:
                 raise self.error(str(e)) from None
-            x32 = x
         else:
             if x.dtype.kind not in "fiub":
                 raise self.error(f"cannot use a constant of dtype {x.dtype} as a tensor operand")
             if x.dtype.kind != "f":
                 raise self.unsupported(f"graph ops take f32 tensors; a constant here has dtype {x.dtype}")
-            x32 = x.astype(np.float32) if x.dtype != np.float32 else x
-            element = T.f32
-        type_ = T.TensorType(tuple(int(d) for d in x32.shape), element)
-        if x32.size <= INLINE_LIMIT:
-            attr = A.DenseElementsAttr(type_, x32)
-        else:
-            name = self._resource_name(self.const_names.get(id(x), (None, "cst"))[1])
-            data = np.ascontiguousarray(x32, dtype=x32.dtype.newbyteorder("<")).tobytes()
-            handle = A.ResourceHandle(name, data, max(4, x32.dtype.itemsize))
-            self.module.resources[name] = handle
-            attr = A.DenseResourceAttr(handle, type_)
         onnx_name = self.const_names.get(id(x), (None, None))[1]
+        attr = constant_attr(self.module, x if any_dtype else x.astype(np.float32, copy=False),
+                             onnx_name or "cst")
         location = A.NameLoc(onnx_name) if onnx_name else self.location
-        op = Operation.create("graph.constant", (), [type_], attributes={"value": attr},
+        op = Operation.create("graph.constant", (), [attr.type], attributes={"value": attr},
                               location=location)
         if onnx_name:
-            op.result.name_hint = sanitize(onnx_name)
+            op.result.name_hint = identifier(onnx_name)
         self.block.append(op)
         self.materialized[id(x)] = (x, op.result)
         return op.result
-
-    def _resource_name(self, base: str) -> str:
-        name, i = sanitize(base), 1
-        while name in self._resource_names:
-            name, i = f"{sanitize(base)}_{i}", i + 1
-        self._resource_names.add(name)
-        return name
 
     def opset_of(self, domain: str) -> int:
         """The model's opset version of ``domain`` (1 if the model does not import it)."""
@@ -219,7 +192,7 @@ class Importer:
         arg_types = [self._input_type(i) for i in inputs]
         block = Block(arg_types)
         for arg, i in zip(block.args, inputs):
-            arg.name_hint = sanitize(i.name)
+            arg.name_hint = identifier(i.name)
             self.env[i.name] = arg
         self.block = block
         for node in graph.node:
@@ -239,7 +212,7 @@ class Importer:
                 if name:
                     if value is not None and not self.is_const(value):
                         if value.name_hint is None and getattr(value, "owner", None) is not None:
-                            value.name_hint = sanitize(name)
+                            value.name_hint = identifier(name)
                     self._bind(name, value)
         self.node = None
         self.location = None
@@ -251,7 +224,7 @@ class Importer:
         from xir.dialects.func import FuncOp
 
         block.append(Operation.create("func.return", results, []))
-        arg_attrs = [{} if sanitize(i.name) == i.name else {"xir.name": A.StringAttr(i.name)}
+        arg_attrs = [{} if identifier(i.name) == i.name else {"xir.name": A.StringAttr(i.name)}
                      for i in inputs]
         func = FuncOp.from_signature("main", arg_types, [r.type for r in results],
                                      arg_attrs=arg_attrs, body=Region([block]))
@@ -287,7 +260,6 @@ class Importer:
             value = op.attributes.get("value")
             if isinstance(value, A.DenseResourceAttr):
                 self.module.resources.pop(value.handle.name, None)
-                self._resource_names.discard(value.handle.name)
 
     def _bind(self, name: str, value) -> None:
         """Let ONNX name ``name`` denote ``value`` (a constant remembers its first name)."""
