@@ -1,0 +1,131 @@
+"""cle: cross-layer equalization (Nagel et al., 2019), so per-tensor weight scales fit every channel.
+
+For two convolutions in a row, ``conv1 → relu → conv2`` (any chain of relu, leaky relu and
+pooling between, or nothing; the second may be depthwise), output channel ``i`` of conv1 and input channel ``i`` of conv2 can be
+rescaled against each other without changing the function, because relu(x / s) = relu(x) / s
+for s > 0. With ``r1_i`` the range of conv1's channel ``i`` weights and ``r2_i`` that of conv2's,
+``s_i = sqrt(r1_i · r2_i) / r2_i`` makes both ranges ``sqrt(r1_i · r2_i)``: conv1's weights and
+bias are divided by ``s_i``, conv2's channel ``i`` weights multiplied by it. Chains are
+equalized pair by pair, repeatedly, until the scales settle. Run ``fold-bn`` first: a batch norm
+between the two hides the pair.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from xir import attributes as A
+from xir.dialects.graph.constants import constant_attr, module_of
+from xir.ir import Operation
+from xir.pass_manager import Pass, register_pass
+
+from .dpu_rules import is_constant, node_name, producer
+from .fusion import sole_user
+
+# per-channel ops f with f(x / s) = f(x) / s for s > 0: a pair may have any chain of them between
+POSITIVELY_HOMOGENEOUS = ("graph.relu", "graph.leaky_relu", "graph.max_pool2d",
+                          "graph.avg_pool2d", "graph.global_avg_pool")
+TOLERANCE = 1e-6  # stop when every scale of a sweep is within this of 1
+
+
+def _weights(conv) -> np.ndarray:
+    return np.asarray(producer(conv.operands[1]).all_attributes()["value"].to_numpy(), np.float64)
+
+
+def _is_depthwise(conv) -> bool:
+    weight = conv.operands[1].type.shape
+    return conv.param["group"] > 1 and conv.param["group"] == conv.operands[0].type.shape[1] \
+        and weight[0] == conv.param["group"] and weight[1] == 1
+
+
+def _equalizable(conv) -> bool:
+    return (conv.name == "graph.conv2d" and len(conv.operands) >= 2 and is_constant(conv.operands[1])
+            and (len(conv.operands) < 3 or is_constant(conv.operands[2]))
+            and (conv.param["group"] == 1 or _is_depthwise(conv)))
+
+
+def pairs(func: Operation) -> list[tuple[Operation, Operation]]:
+    """The ``(conv1, conv2)`` pairs of ``func`` that can be equalized."""
+    found = []
+    for op in func.regions[0].blocks[0].ops:
+        if not _equalizable(op):
+            continue
+        nxt = sole_user(op.results[0])
+        while nxt is not None and nxt.name in POSITIVELY_HOMOGENEOUS:
+            nxt = sole_user(nxt.results[0])
+        if nxt is not None and _equalizable(nxt):
+            found.append((op, nxt))
+    return found
+
+
+def _ranges(weight: np.ndarray, axis: int) -> np.ndarray:
+    moved = np.moveaxis(np.abs(weight), axis, 0)
+    return moved.reshape(moved.shape[0], -1).max(axis=1)
+
+
+def equalize_pair(conv1: Operation, conv2: Operation) -> np.ndarray:
+    """Rescale one pair in place (new constants); returns the scales ``s`` used."""
+    r1 = _ranges(_weights(conv1), 0)
+    r2 = _ranges(_weights(conv2), 0 if _is_depthwise(conv2) else 1)
+    scale = np.ones_like(r1)
+    ok = (r1 > 0) & (r2 > 0)
+    scale[ok] = np.sqrt(r1[ok] * r2[ok]) / r2[ok]
+    scale_channels(conv1, conv2, scale)
+    return scale
+
+
+def scale_channels(conv1: Operation, conv2: Operation, scale: np.ndarray) -> None:
+    """Divide conv1's output channel ``i`` (weights and bias) by ``scale[i]`` and multiply
+    conv2's input channel ``i`` by it: the pair computes the same (for positive scales)."""
+    w1, w2 = _weights(conv1), _weights(conv2)
+    shape2 = [1] * w2.ndim
+    shape2[0 if _is_depthwise(conv2) else 1] = -1
+    _replace(conv1, 1, w1 / scale.reshape((-1,) + (1,) * (w1.ndim - 1)), "w")
+    if len(conv1.operands) > 2:
+        bias = np.asarray(producer(conv1.operands[2]).all_attributes()["value"].to_numpy(),
+                          np.float64)
+        _replace(conv1, 2, bias / scale, "b")
+    _replace(conv2, 1, w2 * scale.reshape(shape2), "w")
+
+
+def _replace(conv: Operation, index: int, array: np.ndarray, suffix: str) -> None:
+    """Give operand ``index`` of ``conv`` a new constant holding ``array``."""
+    module = module_of(conv)
+    old = producer(conv.operands[index])
+    attr = constant_attr(module, array.astype(np.float32), f"{node_name(conv)}_{suffix}")
+    new = Operation.create("graph.constant", (), [attr.type], attributes={"value": attr},
+                           location=old.location)
+    conv.parent.insert_before(new, conv)
+    conv.set_operand(index, new.results[0])
+    if not old.results[0].uses:
+        value = old.attributes.get("value")
+        old.erase()
+        if isinstance(value, A.DenseResourceAttr):
+            module.resources.pop(value.handle.name, None)
+
+
+def equalize(func: Operation, max_sweeps: int = 20) -> int:
+    """Equalize every pair of ``func`` until the scales settle; returns the sweeps run."""
+    found = pairs(func)
+    for sweep in range(1, max_sweeps + 1):
+        worst = max((float(np.max(np.abs(np.log(equalize_pair(a, b))))) for a, b in found),
+                    default=0.0)
+        if worst <= TOLERANCE:
+            return sweep
+    return max_sweeps
+
+
+@register_pass
+@attrs.frozen
+class CrossLayerEqualization(Pass):
+    """Equalize the weight ranges of consecutive convolutions (function-preserving)."""
+
+    name = "cle"
+    sweeps: int = 20
+
+    def run(self, module: Operation) -> None:
+        """Equalize every function of ``module``."""
+        for op in list(module.walk()):
+            if op.name == "func.func" and op.regions and op.regions[0].blocks:
+                equalize(op, self.sweeps)
