@@ -118,7 +118,8 @@ def _conv(rule: _Rule, extra_pads=(0, 0, 0, 0)) -> Verdict:
             rule.fail(f"depthwise convolution with channel multiplier {oc // ic} is not supported")
         else:
             rule.fail(f"'group'({group}) is not supported: a DPU convolution has group 1 or is "
-                      f"depthwise (group = input channels = output channels = {ic})")
+                      f"depthwise (group = input channels = output channels; here {ic} in, "
+                      f"{oc} out)")
     engine = t.conv
     rule.in_range("kernel", (kw, kh), engine.kernel)
     rule.in_range("stride", p["strides"][::-1], engine.stride)
@@ -196,6 +197,8 @@ def _conv_transpose(rule: _Rule) -> Verdict:
     op, t, p = rule.op, rule.target, rule.p
     _, ic, _, _ = shape_of(op.operands[0])
     _, oc_per_group, kh, kw = shape_of(op.operands[1])
+    if not is_constant(op.operands[1]):
+        rule.fail("its weights are computed at run time; DPU convolutions need constant weights")
     if any(p["output_padding"]):
         rule.fail(f"DPU does not support output_padding ({', '.join(map(str, p['output_padding']))})",
                   "use padding that makes output_padding 0")
@@ -212,8 +215,10 @@ def _fully_connected(rule: _Rule) -> Verdict:
     op, p = rule.op, rule.p
     lhs, rhs = op.operands[0], op.operands[1]
     if not is_constant(rhs):
-        rule.fail("both operands are computed at run time; DPU runs a matrix product as a "
-                  "convolution with constant weights")
+        operands = "its left operand is constant and its right one" if is_constant(lhs) else \
+            "both operands are"
+        rule.fail(f"{operands} computed at run time; DPU runs a matrix product as a "
+                  "convolution with constant weights (the right operand)")
     if op.name == "graph.gemm" and p["trans_a"]:
         rule.fail("'trans_a'(1) is not supported: the activation must not be transposed")
     if len(shape_of(lhs)) != 2 or len(shape_of(rhs)) != 2:
@@ -269,7 +274,8 @@ def _max_pool(rule: _Rule, extra_pads=(0, 0, 0, 0)) -> Verdict:
 
 def _avg_pool(rule: _Rule, extra_pads=(0, 0, 0, 0)) -> Verdict:
     p = rule.p
-    if any(_add_pads(p["pads"], extra_pads)) and not p["count_include_pad"]:
+    # only the pool's own pads: the zeros of a fused Pad op are data, which every window counts
+    if any(p["pads"]) and not p["count_include_pad"]:
         rule.fail("DPU average pooling divides by the whole window, padding included",
                   "set count_include_pad = 1")
     return _pool(rule, "avg", p["kernel_shape"], p["strides"], p["pads"], extra_pads)

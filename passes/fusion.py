@@ -89,7 +89,8 @@ def find_groups(ops, target, verdicts: dict) -> list[FusedGroup]:
         if verdict is None or verdict.kind not in ANCHOR_KINDS:
             continue
         leading = ()
-        pad = _fusable_pad(op) if verdict.kind in PAD_ABSORBERS else None
+        pad = _fusable_pad(op) if verdict.kind in PAD_ABSORBERS and op.name in R.FUSED_PADDING \
+            else None  # (global pooling and reduce_mean have no pads to absorb it into)
         if pad is not None and pad not in taken:
             verdict = R.check(op, target, extra_pads=_spatial_pads(pad))
             leading = (pad,)

@@ -133,10 +133,19 @@ class _Inspection:
             anchor = self.anchor_of.get(op)
             nodes.append(NodeReport(
                 name=self.names[op], op=_op_label(op), device=self.device[op],
-                reasons=self.reasons[op], fused_into=self.names[anchor] if anchor else None,
-                notes=self._notes(op),
+                reasons=self._named(op, self.reasons[op]),
+                fused_into=self.names[anchor] if anchor else None,
+                notes=self._named(op, self._notes(op)),
                 macs=R.macs(op), inputs=inputs))
         return InspectionReport(self.target.name, nodes)
+
+    def _named(self, op, texts) -> list[str]:
+        """The rules start their messages with the ONNX node's name; where that node became
+        several ops (``n``, ``n#2``, ...), start them with the name the report gives ``op``."""
+        base, name = R.node_name(op), self.names[op]
+        prefix = f"{base}: "
+        return [f"{name}: {t[len(prefix):]}" if name != base and t.startswith(prefix) else t
+                for t in texts]
 
 
 def _op_label(op) -> str:
@@ -146,13 +155,10 @@ def _op_label(op) -> str:
 
 
 def _arg_names(block) -> list[str]:
-    func = block.parent.parent if block.parent is not None else None
-    arg_attrs = list(func.get_attr("arg_attrs") or ()) if func is not None else []
-    names = []
-    for i, arg in enumerate(block.args):
-        original = arg_attrs[i].value.get("xir.name") if i < len(arg_attrs) else None
-        names.append(original.value if original is not None else arg.name_hint or f"arg{i}")
-    return names
+    """The names users know the function's inputs by."""
+    from xir.interpreter import input_names
+
+    return input_names(block.parent.parent)[1]
 
 
 def _unique_names(func, ops) -> dict:
