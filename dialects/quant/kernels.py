@@ -1,0 +1,279 @@
+"""The integer arithmetic of the quant dialect, in numpy, exactly as the DPU computes it.
+
+A quantized tensor holds integers q with a fix point fp: its value is q · 2^-fp. Every kernel
+here works on integer arrays (int64 accumulators) and ends in one rounding: a value that the
+DPU computes as ``num / 2^shift`` is carried as the integer pair (num, shift) until
+:func:`round_shift` divides it out, so no float ever enters the integer path. (The one float
+product, convolution by float64 BLAS, is exact: int8 · int8 products are at most 2^14 and their
+sums stay far below 2^53.)
+
+The formulas follow ``reference/dpu.md`` §3 and the public DPU reference implementations; each
+function says which one it is. The docs page ``docs/quant.md`` lists them all.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from xir.dialects.graph.nn_kernels import (_ceil_pads, _reduce_windows, im2col, pad_hw,
+                                           window_out_size)
+
+DPU_ROUND = "DPU_ROUND"  # half toward +inf: floor(x + 1/2)
+STD_ROUND = "STD_ROUND"  # half away from zero
+PY3_ROUND = "PY3_ROUND"  # half to even (Python 3's round, numpy's rint)
+ROUND_MODES = (DPU_ROUND, STD_ROUND, PY3_ROUND)
+
+INT8_MIN, INT8_MAX = -128, 127
+LEAKY_NUMERATOR, LEAKY_SHIFT = 26, 8  # the DPU's leaky-relu slope: 26 / 2^8 = 0.1015625
+HSIGMOID_NUMERATOR, HSIGMOID_SHIFT = 2731, 14  # hard-sigmoid's 1/6 ≈ 2731 / 2^14
+HSIGMOID_CAP = 1 << 32  # the DPU clips the hard-sigmoid numerator at 2^32
+ACTIVATIONS = ("none", "relu", "relu6", "leaky_relu", "hard_sigmoid")
+
+
+# -- rounding ------------------------------------------------------------------------------------
+
+
+def round_shift(num, shift: int, mode: str = DPU_ROUND) -> np.ndarray:
+    """round(num / 2^shift) in exact integer arithmetic (int64), ties broken by ``mode``;
+    a negative ``shift`` is a left shift (exact, nothing to round)."""
+    num = np.asarray(num, dtype=np.int64)
+    if shift <= 0:
+        return num << -shift
+    half = np.int64(1) << (shift - 1)
+    if mode == DPU_ROUND:
+        return (num + half) >> shift  # >> is floor division by 2^shift
+    if mode == STD_ROUND:
+        magnitude = (np.abs(num) + half) >> shift
+        return np.where(num < 0, -magnitude, magnitude)
+    if mode == PY3_ROUND:
+        floor = num >> shift
+        rest = num - (floor << shift)  # in [0, 2^shift)
+        up = (rest > half) | ((rest == half) & ((floor & 1) == 1))
+        return floor + up
+    raise ValueError(f"unknown round mode '{mode}' (expects one of {', '.join(ROUND_MODES)})")
+
+
+def round_float(x, mode: str) -> np.ndarray:
+    """``x`` (float) rounded to an integer-valued float64 by ``mode``, exactly: the tie test
+    compares the fraction x - floor(x), which floats hold exactly (floor(x + 0.5) would not)."""
+    x = np.asarray(x, dtype=np.float64)
+    if mode == PY3_ROUND:
+        return np.rint(x)
+    if mode == DPU_ROUND:
+        floor = np.floor(x)
+        return floor + (x - floor >= 0.5)
+    if mode == STD_ROUND:
+        magnitude = np.abs(x)
+        floor = np.floor(magnitude)
+        return np.copysign(floor + (magnitude - floor >= 0.5), x)
+    raise ValueError(f"unknown round mode '{mode}' (expects one of {', '.join(ROUND_MODES)})")
+
+
+def int_range(bits: int) -> tuple[int, int]:
+    """The signed range [-2^(b-1), 2^(b-1) - 1] of ``bits``-bit integers."""
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def fix(x, fix_point: int, bits: int = 8, mode: str = DPU_ROUND) -> np.ndarray:
+    """The integers clamp(round(x · 2^fp), -2^(b-1), 2^(b-1) - 1) of float ``x`` (int64)."""
+    low, high = int_range(bits)
+    scaled = np.ldexp(np.asarray(x, dtype=np.float64), fix_point)  # exact: a power of two
+    return np.clip(round_float(scaled, mode), low, high).astype(np.int64)
+
+
+def to_float(q, fix_point: int) -> np.ndarray:
+    """The values q · 2^-fp as float32 (exact for int8 q and any sane fp)."""
+    return np.ldexp(np.asarray(q, dtype=np.float32), -fix_point).astype(np.float32)
+
+
+def clamp_int8(q) -> np.ndarray:
+    """``q`` saturated to [-128, 127], as int8."""
+    return np.clip(q, INT8_MIN, INT8_MAX).astype(np.int8)
+
+
+# -- the end of every op: activation, rounding, clamping -----------------------------------------
+
+
+def finish(num, shift: int, activation: str = "none", output_fp: int = 0,
+           hsigmoid_in: int | None = None) -> np.ndarray:
+    """The int8 result of the value ``num / 2^shift`` (num an integer array) after
+    ``activation``, rounded once with DPU_ROUND and clamped, as the DPU ends a conv, an eltwise
+    or an ALU op:
+
+    - none: round_shift(num, shift);
+    - relu: round_shift(max(num, 0), shift);
+    - relu6: clamp(round_shift(max(num, 0), shift), 0, 6 · 2^output_fp);
+    - leaky_relu: round_shift(num · (26 if num < 0 else 2^8), shift + 8);
+    - hard_sigmoid: t = round_shift(num, shift) at fix point ``hsigmoid_in``, then
+      :func:`hard_sigmoid` of t from ``hsigmoid_in`` to ``output_fp``.
+    """
+    num = np.asarray(num, dtype=np.int64)
+    if activation == "none":
+        q = round_shift(num, shift)
+    elif activation == "relu":
+        q = round_shift(np.maximum(num, 0), shift)
+    elif activation == "relu6":
+        q = np.minimum(round_shift(np.maximum(num, 0), shift), relu6_bound(output_fp))
+    elif activation == "leaky_relu":
+        scaled = np.where(num < 0, num * LEAKY_NUMERATOR, num << LEAKY_SHIFT)
+        q = round_shift(scaled, shift + LEAKY_SHIFT)
+    elif activation == "hard_sigmoid":
+        return hard_sigmoid(round_shift(num, shift), hsigmoid_in, output_fp)
+    else:
+        raise ValueError(f"unknown activation '{activation}'")
+    return clamp_int8(q)
+
+
+def relu6_bound(output_fp: int) -> int:
+    """6 · 2^fp, the integer that stands for 6.0 (fp >= -1, so that it is an integer)."""
+    return 6 << output_fp if output_fp >= 0 else 6 >> -output_fp
+
+
+def hard_sigmoid(t, input_fp: int, output_fp: int) -> np.ndarray:
+    """The DPU's hard sigmoid, relu6(x + 3) · 2731 / 2^14, from fix point ``input_fp`` (the
+    DPU's ``hsigmoid_in``) to ``output_fp``::
+
+        n   = min(max(t · 2731 + 3 · 2731 · 2^input_fp, 0), 2^32)
+        out = clamp(round_shift(n, shift_hsigmoid)),  shift_hsigmoid = 14 + input_fp - output_fp
+
+    There is no upper clip at 6: with output_fp >= 7, x + 3 >= 6 already saturates at 127.
+    A negative ``input_fp`` scales numerator and shift by 2^-input_fp, which keeps 3 · 2^fp an
+    integer without changing the value."""
+    t = np.asarray(t, dtype=np.int64)
+    extra = max(0, -input_fp)
+    three = (3 * HSIGMOID_NUMERATOR) << (input_fp + extra)
+    n = np.clip((t * HSIGMOID_NUMERATOR << extra) + three, 0, HSIGMOID_CAP << extra)
+    return clamp_int8(round_shift(n, shift_hsigmoid(input_fp, output_fp) + extra))
+
+
+def shift_hsigmoid(input_fp: int, output_fp: int) -> int:
+    """The hard sigmoid's shift, 14 + hsigmoid_in - output_fp."""
+    return HSIGMOID_SHIFT + input_fp - output_fp
+
+
+# -- convolution and dense -----------------------------------------------------------------------
+
+
+def conv2d_acc(x, w, strides, pads, dilations, group: int) -> np.ndarray:
+    """The int64 accumulators Σ x·w of a grouped 2-D convolution, NCHW (ONNX Conv layout):
+    im2col (the graph dialect's) and one exact float64 matrix product per group."""
+    m, _, kh, kw = w.shape
+    cols = im2col(np.asarray(x, dtype=np.float64), (kh, kw), strides, pads, dilations)
+    n, k, oh, ow = cols.shape
+    cols = cols.reshape(n, group, k // group, oh * ow)
+    kernel = np.asarray(w, dtype=np.float64).reshape(group, m // group, -1)
+    return np.matmul(kernel, cols).reshape(n, m, oh, ow).astype(np.int64)
+
+
+def conv_transpose2d_acc(x, w, strides, pads, dilations, group: int, output_padding) -> np.ndarray:
+    """The int64 accumulators of a grouped transposed convolution (weight (C, M/group, KH, KW),
+    as ONNX ConvTranspose): the input spread by the strides, convolved with the flipped kernel
+    (as the graph dialect's ``conv_transpose2d``)."""
+    n, c, h, wd = x.shape
+    sh, sw = strides
+    spread = np.zeros((n, c, (h - 1) * sh + 1, (wd - 1) * sw + 1), dtype=np.int64)
+    spread[:, :, ::sh, ::sw] = x
+    kh, kw = w.shape[2:]
+    eh, ew = dilations[0] * (kh - 1), dilations[1] * (kw - 1)
+    top, left, bottom, right = pads
+    oph, opw = output_padding
+    full = (eh - top, ew - left, eh - bottom + oph, ew - right + opw)
+    cin, mg = c // group, w.shape[1]
+    flipped = (np.asarray(w).reshape(group, cin, mg, kh, kw).transpose(0, 2, 1, 3, 4)
+               .reshape(group * mg, cin, kh, kw)[:, :, ::-1, ::-1])
+    return conv2d_acc(spread, flipped, (1, 1), full, dilations, group)
+
+
+def dense_acc(x, w) -> np.ndarray:
+    """The int64 accumulators x (N, K) · w (M, K)ᵀ (exact float64 product)."""
+    return (np.asarray(x, np.float64) @ np.asarray(w, np.float64).T).astype(np.int64)
+
+
+def add_bias(acc, bias, shift_bias: int, shift_cut: int) -> tuple[np.ndarray, int]:
+    """The numerator and shift of acc / 2^shift_cut + bias / 2^(shift_cut - shift_bias), the
+    bias on channel axis 1, computed exactly:
+
+    - shift_bias >= 0: (acc + (bias << shift_bias), shift_cut);
+    - shift_bias < 0: ((acc << -shift_bias) + bias, shift_cut - shift_bias).
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    if bias is None:
+        return acc, shift_cut
+    b = np.asarray(bias, dtype=np.int64).reshape((1, -1) + (1,) * (acc.ndim - 2))
+    if shift_bias >= 0:
+        return acc + (b << shift_bias), shift_cut
+    return (acc << -shift_bias) + b, shift_cut - shift_bias
+
+
+# -- pooling -------------------------------------------------------------------------------------
+
+# The DPU's average-pool multipliers (m, s) for square kernels: the window sum times m / 2^s.
+AVG_POOL_FACTORS = {3: (7, 6), 5: (10, 8), 6: (7, 8), 7: (21, 10), 14: (21, 12)}
+
+
+def avg_pool_factor(kh: int, kw: int) -> tuple[int, int]:
+    """The multiplier (m, s), m / 2^s standing for 1 / (kh · kw): the DPU's table for square
+    kernels 3, 5, 6, 7, 14; otherwise, for n = kh · kw, the m = round_half_even(2^s / n) closest
+    to 1 / n over s in [0, ceil(log2(128 · n))), the smallest s on a tie (the Vitis AI
+    quantizer's search). A power-of-two n gets exactly 1 / 2^s."""
+    if kh == kw and kh in AVG_POOL_FACTORS:
+        return AVG_POOL_FACTORS[kh]
+    n = kh * kw
+    best, best_diff = (0, 0), Fraction(1)
+    for s in range((128 * n - 1).bit_length()):  # ceil(log2(128 n))
+        m = round(Fraction(1 << s, n))  # Fraction rounds half to even, like Python's round
+        diff = abs(Fraction(m, 1 << s) - Fraction(1, n))
+        if diff < best_diff:
+            best, best_diff = (m, s), diff
+    return best
+
+
+def _out_hw(shape, kernel, strides, pads, ceil_mode: bool, dilations=(1, 1)):
+    _, _, h, w = shape
+    return (window_out_size(h, kernel[0], strides[0], pads[0], pads[2], dilations[0], ceil_mode),
+            window_out_size(w, kernel[1], strides[1], pads[1], pads[3], dilations[1], ceil_mode))
+
+
+def max_pool2d(x, kernel, strides, pads, ceil_mode: bool, dilations=(1, 1)) -> np.ndarray:
+    """The maximum of each window (padding never wins), as int8; no rounding."""
+    out = _out_hw(x.shape, kernel, strides, pads, ceil_mode, dilations)
+    full = _ceil_pads(x.shape, kernel, strides, pads, *out, dilations)
+    padded = pad_hw(np.asarray(x, dtype=np.int64), full, INT8_MIN - 1)
+    return _reduce_windows(padded, kernel, strides, dilations, out, np.maximum).astype(np.int8)
+
+
+def avg_pool2d(x, kernel, strides, pads, ceil_mode: bool) -> np.ndarray:
+    """The DPU's average: each window's integer sum (padding counts as zeros) times the
+    multiplier m / 2^s of :func:`avg_pool_factor`: clamp(round_shift(sum · m, s))."""
+    out = _out_hw(x.shape, kernel, strides, pads, ceil_mode)
+    full = _ceil_pads(x.shape, kernel, strides, pads, *out)
+    sums = _reduce_windows(pad_hw(np.asarray(x, dtype=np.int64), full), kernel, strides, (1, 1),
+                           out, np.add)
+    m, s = avg_pool_factor(*kernel)
+    return clamp_int8(round_shift(sums * m, s))
+
+
+# -- elementwise ---------------------------------------------------------------------------------
+
+
+def eltwise_add(inputs, shift_reads, shift_write: int, activation: str = "none") -> np.ndarray:
+    """The DPU's eltwise add: each input read with 2 guard bits and shifted right (floor) by its
+    shift_read, summed, then written with shift_write (the 2 guard bits come off there too):
+    finish(Σ ((q_k << 2) >> shift_read_k), shift_write + 2)."""
+    total = sum((np.asarray(q, dtype=np.int64) << 2) >> r for q, r in zip(inputs, shift_reads))
+    return finish(total, shift_write + 2, activation)
+
+
+def eltwise_mul(inputs, shift_write: int, activation: str = "none") -> np.ndarray:
+    """The DPU's eltwise multiply (shift_read 0): finish(Π q_k, shift_write)."""
+    product = np.int64(1)
+    for q in inputs:
+        product = product * np.asarray(q, dtype=np.int64)
+    return finish(product, shift_write, activation)
+
+
+def resize_nearest(x, scale_h: int, scale_w: int) -> np.ndarray:
+    """Nearest-neighbour upsampling by integer factors: out[i, j] = x[i // sh, j // sw]."""
+    return np.repeat(np.repeat(x, scale_h, axis=2), scale_w, axis=3)
