@@ -22,6 +22,7 @@ from . import fixpoint
 
 MIN_SAMPLES = 100  # fewer calibration samples than this earns a warning
 SAMPLE_SIZE = 1 << 16  # values kept per tensor for percentiles
+VOTE_SIZE = 1 << 18  # values of a batch the diffs vote looks at, at most
 
 
 class TensorStats:
@@ -34,16 +35,23 @@ class TensorStats:
         self.count = 0
         self._rng = rng
 
-    def update(self, x: np.ndarray, vote: bool) -> None:
-        """Take in one batch of the tensor's values."""
+    def update(self, x: np.ndarray, vote: bool = True, keep: bool = True) -> None:
+        """Take in one batch of the tensor's values: its range always, a diffs vote if ``vote``
+        and a share of the uniform sample if ``keep``."""
         x = np.asarray(x, np.float32)
         if x.size == 0:
             return
         self.low = min(self.low, float(x.min()))
         self.high = max(self.high, float(x.max()))
+        flat = x.reshape(-1)
         if vote:
-            self.votes.add(fixpoint.diffs_fp(x))
-        self._keep(x.reshape(-1))
+            # the squared error is estimated on an evenly strided subset of a large batch; the
+            # candidates still start from the batch's true range
+            stride = -(-flat.size // VOTE_SIZE)
+            self.votes.add(fixpoint.diffs_fp(flat[::stride], low=float(x.min()),
+                                             high=float(x.max())))
+        if keep:
+            self._keep(flat)
         self.count += x.size
 
     def _keep(self, flat: np.ndarray) -> None:
@@ -71,8 +79,9 @@ class TensorStats:
 class Calibration:
     """The statistics of every tensor of one function, keyed by IR value."""
 
-    def __init__(self, func, seed: int = 0):
+    def __init__(self, func, seed: int = 0, methods=("diffs", "nonoverflow", "percentile")):
         self.func = func
+        self.vote, self.keep = "diffs" in methods, "percentile" in methods
         self.stats: dict = {}
         self.samples = 0
         self._rng = np.random.default_rng(seed)
@@ -100,7 +109,7 @@ class Calibration:
         stats = self.stats.get(value)
         if stats is None:
             stats = self.stats[value] = TensorStats(self._rng)
-        stats.update(array, vote=True)
+        stats.update(array, vote=self.vote, keep=self.keep)
 
 
 def calibration_batches(func, data: dict, batch_size: int, source: str = "calibration data"):
@@ -143,13 +152,15 @@ def calibration_batches(func, data: dict, batch_size: int, source: str = "calibr
 
 
 def calibrate(func, data: dict, batch_size: int = 32, progress: bool = False,
-              source: str = "calibration data") -> Calibration:
+              source: str = "calibration data",
+              methods=("diffs", "nonoverflow", "percentile")) -> Calibration:
     """Run ``func`` (a graph-dialect ``func.func``) on every calibration sample in ``data`` and
-    return the statistics of each of its tensors."""
+    return the statistics of each of its tensors (only what ``methods`` need: the range always,
+    the diffs votes, the sample for percentiles)."""
     from xir.interpreter import run_function
 
     batches, count = calibration_batches(func, data, batch_size, source)
-    calibration = Calibration(func)
+    calibration = Calibration(func, methods=methods)
     bar = _progress(progress, len(batches))
     for batch in batches:
         calibration.observe_inputs(list(batch.values()))

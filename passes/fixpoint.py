@@ -45,12 +45,17 @@ def fake_quantize(x: np.ndarray, fp: int, bits: int = BITS, half_up: bool = True
     return np.clip(q, lo, hi) * (2.0 ** -fp)
 
 
-def diffs_fp(x: np.ndarray, bits: int = BITS, half_up: bool = True) -> int:
-    """The fix point among non-overflow … non-overflow + 4 with the least squared error."""
+def diffs_fp(x: np.ndarray, bits: int = BITS, half_up: bool = True,
+             low: float | None = None, high: float | None = None) -> int:
+    """The fix point among non-overflow … non-overflow + 4 with the least squared error over
+    ``x`` (the non-overflow start from ``low``/``high`` when given: the range of the data
+    ``x`` is a sample of)."""
     x = np.asarray(x, np.float32).reshape(-1)
     if x.size == 0:
         return EMPTY_FP
-    start = nonoverflow_fp(float(x.min()), float(x.max()), bits)
+    low = float(x.min()) if low is None else low
+    high = float(x.max()) if high is None else high
+    start = nonoverflow_fp(low, high, bits)
     lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     buffer = np.empty_like(x)
     errors = []
