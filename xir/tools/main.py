@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "import": ("xir.tools.import_model:main", "import an ONNX model as textual IR"),
     "export": ("xir.tools.export_model:main", "export textual IR as an ONNX model"),
     "run": ("xir.tools.run_model:main", "run a model (.onnx or .xir) on .npz inputs with the interpreter"),
+    "quantize": ("xir.tools.quantize_cmd:main", "quantize a float model to INT8 with power-of-two scales on calibration data"),
     "inspect": ("xir.tools.inspect_cmd:main", "show which layers of a model run on a DPU target, which on the CPU, and why"),
     "targets": ("xir.tools.targets_cmd:main", "list the known DPU targets, or describe one"),
     "version": ("xir.tools.main:version", "print the version of xir"),

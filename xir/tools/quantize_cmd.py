@@ -1,0 +1,90 @@
+"""``xir quantize MODEL --calib calib.npz -o OUT.xir``: post-training INT8 quantization.
+
+MODEL is an ONNX model or float textual IR; ``calib.npz`` holds one array per model input, keyed
+by its name, the first axis indexing samples. The quantized module (quant dialect) is written as
+textual IR with its weights beside it (``OUT.xir.weights``); ``xir run OUT.xir`` runs it with the
+integer executor. ``--report R.json`` writes the per-layer fix points, shifts and SQNR,
+``--onnx OUT.onnx`` the quantized model as ONNX QuantizeLinear/DequantizeLinear pairs. Too few
+calibration samples is one ``warning:`` line on stderr; bad input is one ``error:`` line. On a
+terminal, calibration shows a progress bar.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from xir.tools.model_io import arg_parser, command, load_module
+
+
+def main(argv: list[str] | None = None, prog: str = "xir quantize") -> int:
+    """Run ``xir quantize``; returns the exit status."""
+    p = arg_parser(prog, "Quantize a float model to INT8 with power-of-two scales (quant dialect).")
+    p.add_argument("input", help="the float model: .onnx or textual IR (.xir)")
+    p.add_argument("--calib", required=True, metavar="NPZ",
+                   help="calibration samples: one array per model input, keyed by its name, "
+                        "the first axis indexing samples")
+    p.add_argument("--method", choices=("diffs", "nonoverflow", "percentile"), default="diffs",
+                   help="how activation fix points are chosen (default: diffs, min-MSE with a "
+                        "per-batch vote)")
+    p.add_argument("--cle", action="store_true",
+                   help="equalize weight ranges across layers first (cross-layer equalization)")
+    p.add_argument("--bias-correction", action="store_true", help="(not implemented yet)")
+    p.add_argument("--fast-finetune", action="store_true", help="(not implemented yet)")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N",
+                   help="calibration batch size (default 32; a model with a fixed batch size "
+                        "uses that instead)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the quantized textual IR to write (weights go to FILE.weights)")
+    p.add_argument("--onnx", metavar="FILE", help="also write the quantized model as QDQ ONNX")
+    p.add_argument("--report", metavar="FILE",
+                   help="also write the per-layer report (.json)")
+    return command(p, _work, argv)
+
+
+def _work(args, timer) -> int:
+    import warnings
+
+    from xir.diagnostics import XirError
+    from xir.files import write_atomically
+    from xir.tools.run_model import load_inputs
+
+    if args.bias_correction:
+        raise XirError("--bias-correction is not implemented yet")
+    if args.fast_finetune:
+        raise XirError("--fast-finetune is not implemented yet")
+    if args.batch_size < 1:
+        raise XirError(f"--batch-size must be at least 1, not {args.batch_size}")
+    if args.report is not None and not args.report.endswith(".json"):
+        if args.report.endswith(".html"):
+            raise XirError("--report: HTML reports are not implemented yet (use a .json file)")
+        raise XirError(f"--report: '{args.report}' should end in .json")
+    export_qdq = None
+    if args.onnx is not None:
+        try:
+            from xir.frontends.onnx_qdq import export_qdq
+        except ImportError:
+            raise XirError("--onnx: the QDQ ONNX exporter is not available yet") from None
+
+    from xir.passes.quantize import quantize_module
+
+    with timer("Read calibration data"):
+        data = load_inputs(args.calib)
+    module = load_module(args.input, timer)
+    with timer("Quantize"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quantized, report = quantize_module(module, data, method=args.method, cle=args.cle,
+                                            batch_size=args.batch_size,
+                                            progress=sys.stderr.isatty())
+    for warning in caught:
+        sys.stderr.write(f"{args.input}: warning: {' '.join(str(warning.message).split())}\n")
+    with timer("Output"):
+        from xir.weights import save_module
+
+        if export_qdq is not None:
+            onnx_bytes = export_qdq(quantized).SerializeToString()
+        save_module(quantized, args.output)
+        if export_qdq is not None:
+            write_atomically(args.onnx, onnx_bytes)
+        if args.report is not None:
+            write_atomically(args.report, report.to_json().encode())
+    return 0
