@@ -310,7 +310,8 @@ EXPORTERS = {
 }
 
 
-def _main(module):
+def main_function(module):
+    """The ``func.func @main`` of ``module`` (XirError if there is none)."""
     for op in module.walk():
         if op.name == "func.func" and op.properties["sym_name"].value == "main":
             return op
@@ -337,67 +338,100 @@ def export_onnx(module, opset: int | None = None):
     ``graph.onnx`` nodes were written for); a ``graph.onnx`` node of another opset is converted
     by onnx's version converter.
     """
-    import onnx
-
-    func = _main(module)
+    func = main_function(module)
     opset = _default_opset(func) if opset is None else opset
+    ex = new_exporter(opset)
+    inputs = export_inputs(ex, func)
+    outputs = []
+    for op in func.regions[0].entry.ops:
+        ex.node_name = location_name(op.location)
+        if op.name == "func.return":
+            outputs = export_return(ex, op, inputs)
+            break
+        export_graph_op(ex, op)
+    return make_model(ex, inputs, outputs)
+
+
+def new_exporter(opset: int) -> _Exporter:
+    """A fresh export state for ``opset`` (XirError outside 13 to 21)."""
     if not 13 <= opset <= 21:
         raise XirError(f"cannot export to ONNX opset {opset} (supported: 13 to 21)")
-    ex = _Exporter(opset)
-    helper = ex.helper
-    block = func.regions[0].entry
+    return _Exporter(opset)
+
+
+def export_inputs(ex: _Exporter, func) -> list:
+    """Name ``func``'s arguments (their source names when kept in ``xir.name``) and return
+    their ONNX graph inputs."""
     arg_attrs = func.properties.get("arg_attrs")
     arg_attrs = list(arg_attrs) if arg_attrs is not None else []
     inputs = []
-    for i, arg in enumerate(block.args):
+    for i, arg in enumerate(func.regions[0].entry.args):
         name = None
         if i < len(arg_attrs) and isinstance(arg_attrs[i], A.DictionaryAttr):
             entry = arg_attrs[i].value.get("xir.name")
             name = entry.value if isinstance(entry, A.StringAttr) else None
         name = ex.define(arg, name or arg.name_hint, f"input{i}")
         inputs.append(_value_info(name, arg.type, "input"))
+    return inputs
+
+
+def export_return(ex: _Exporter, op, inputs: list, name_of=None) -> list:
+    """The graph outputs for the values ``func.return`` ``op`` returns (``name_of(value)`` gives
+    their ONNX names, by default ``ex.name_of``)."""
+    name_of = name_of or ex.name_of
     outputs = []
-    for op in block.ops:
-        ex.node_name = location_name(op.location)
-        if op.name == "func.return":
-            returned = [ex.name_of(v) for v in op.operands]
-            for i, (v, name) in enumerate(zip(op.operands, returned)):
-                if name in {o.name for o in outputs} or name in {x.name for x in inputs} or \
-                        name in {t.name for t in ex.inits}:
-                    # an output must be a node output (and each one distinct): route via Identity
-                    new = ex.unique(f"output{i}", f"output{i}")
-                    ex.node_name = None
-                    ex.node("Identity", [name], [new])
-                    name = new
-                outputs.append(_value_info(name, v.type, "output"))
-            break
-        if op.name == "graph.constant":
-            try:
-                array = _constant_value(op)
-            except (XirError, ValueError) as e:
-                raise ex.error(f"cannot export 'graph.constant' to ONNX: {e}") from None
-            name = ex.define(op.results[0], ex.node_name or op.results[0].name_hint, "const")
-            ex.inits.append(onnx.numpy_helper.from_array(array, name))
-            continue
-        exporter = EXPORTERS.get(op.name)
-        if exporter is None:
-            if ex.node_name is None and op.results and op.results[0].name_hint:
-                ex.node_name = op.results[0].name_hint
-            raise ex.error(f"cannot export '{op.name}' to ONNX")
-        ins = [ex.name_of(v) for v in op.operands]
-        outs = [ex.define(r, r.name_hint and identifier(r.name_hint), f"{ex.node_name or 't'}_out")
-                for r in op.results]
-        attrs = op.all_attributes()
+    for i, v in enumerate(op.operands):
+        name = name_of(v)
+        if name in {o.name for o in outputs} or name in {x.name for x in inputs} or \
+                name in {t.name for t in ex.inits}:
+            # an output must be a node output (and each one distinct): route via Identity
+            new = ex.unique(f"output{i}", f"output{i}")
+            ex.node_name = None
+            ex.node("Identity", [name], [new])
+            name = new
+        outputs.append(_value_info(name, v.type, "output"))
+    return outputs
+
+
+def export_graph_op(ex: _Exporter, op) -> None:
+    """Append the initializer or node(s) of one graph-dialect op (``ex.node_name`` set to its
+    name), naming its results; XirError if it has no ONNX counterpart."""
+    if op.name == "graph.constant":
         try:
-            exporter(ex, op, attrs, ins, outs)
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise ex.error(f"cannot export '{op.name}' to ONNX: {e}") from None
+            array = _constant_value(op)
+        except (XirError, ValueError) as e:
+            raise ex.error(f"cannot export 'graph.constant' to ONNX: {e}") from None
+        name = ex.define(op.results[0], ex.node_name or op.results[0].name_hint, "const")
+        ex.inits.append(ex.onnx.numpy_helper.from_array(array, name))
+        return
+    exporter = EXPORTERS.get(op.name)
+    if exporter is None:
+        if ex.node_name is None and op.results and op.results[0].name_hint:
+            ex.node_name = op.results[0].name_hint
+        raise ex.error(f"cannot export '{op.name}' to ONNX")
+    ins = [ex.name_of(v) for v in op.operands]
+    outs = [ex.define(r, r.name_hint and identifier(r.name_hint), f"{ex.node_name or 't'}_out")
+            for r in op.results]
+    run_exporter(ex, op, exporter, ins, outs)
+
+
+def run_exporter(ex: _Exporter, op, exporter, ins: list, outs: list) -> None:
+    """Call one of :data:`EXPORTERS` on ``op``, its errors turned into XirErrors."""
+    try:
+        exporter(ex, op, op.all_attributes(), ins, outs)
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ex.error(f"cannot export '{op.name}' to ONNX: {e}") from None
+
+
+def make_model(ex: _Exporter, inputs: list, outputs: list):
+    """The ``onnx.ModelProto`` of everything ``ex`` built, with these graph inputs and outputs."""
+    helper = ex.helper
     ex.node_name = None
     graph = helper.make_graph(ex.nodes, "main", inputs, outputs, initializer=ex.inits)
-    opsets = [helper.make_opsetid("", opset)]
+    opsets = [helper.make_opsetid("", ex.opset)]
     opsets += [helper.make_opsetid(d, v) for d, v in sorted(ex.domains.items())]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="xir")
-    model.ir_version = 8 if opset <= 17 else 9 if opset <= 20 else 10
+    model.ir_version = 8 if ex.opset <= 17 else 9 if ex.opset <= 20 else 10
     return model
 
 
