@@ -44,6 +44,7 @@ class QuantReport:
     float_ops: list = attrs.Factory(list)
     requantized: list = attrs.Factory(list)
     output_sqnr_db: list = attrs.Factory(list)
+    bias_errors: dict = attrs.Factory(dict)  # layer -> mean |channel error| bias correction removed
 
     def layer(self, name: str) -> LayerReport:
         """The report of layer ``name`` (KeyError if there is none)."""
@@ -57,7 +58,8 @@ class QuantReport:
                 "output_sqnr_db": [None if s is None or not math.isfinite(s) else s
                                    for s in self.output_sqnr_db],
                 "layers": [layer.to_dict() for layer in self.layers],
-                "float_ops": list(self.float_ops), "requantized": list(self.requantized)}
+                "float_ops": list(self.float_ops), "requantized": list(self.requantized),
+                "bias_correction": dict(self.bias_errors)}
 
     def to_json(self) -> str:
         """The report as JSON (an SQNR of null means the layer is exact)."""

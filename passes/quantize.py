@@ -75,7 +75,7 @@ def _main(module):
 
 
 def quantize_module(module, calibration_data: dict, method: str = "diffs", cle: bool = False,
-                    batch_size: int = 32, progress: bool = False):
+                    batch_size: int = 32, progress: bool = False, bias_correction: bool = False):
     """Quantize float ``module`` (graph dialect) on ``calibration_data`` (arrays keyed by the
     model's input names, first axis = samples); returns ``(quant_module, QuantReport)``.
     ``module`` itself is not changed. Bad calibration data or non-finite weights raise
@@ -113,6 +113,12 @@ def quantize_module(module, calibration_data: dict, method: str = "diffs", cle: 
     lowering = Lowering(quantized, _main(quantized), calibration, float_of, method, report)
     lowering.run()
     verify(quantized)
+    if bias_correction:
+        from .bias_correction import correct_biases
+
+        report.bias_errors = correct_biases(func, _main(quantized), lowering.layers, float_of,
+                                            batches)
+        verify(quantized)
     _measure(func, _main(quantized), lowering, float_of, batches, report, run_function)
     return quantized, report
 

@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None, prog: str = "xir quantize") -> int:
                         "per-batch vote)")
     p.add_argument("--cle", action="store_true",
                    help="equalize weight ranges across layers first (cross-layer equalization)")
-    p.add_argument("--bias-correction", action="store_true", help="(not implemented yet)")
+    p.add_argument("--bias-correction", action="store_true",
+                   help="subtract each channel's mean quantization error from the biases")
     p.add_argument("--fast-finetune", action="store_true", help="(not implemented yet)")
     p.add_argument("--batch-size", type=int, default=32, metavar="N",
                    help="calibration batch size (default 32; a model with a fixed batch size "
@@ -48,8 +49,6 @@ def _work(args, timer) -> int:
     from xir.files import write_atomically
     from xir.tools.run_model import load_inputs
 
-    if args.bias_correction:
-        raise XirError("--bias-correction is not implemented yet")
     if args.fast_finetune:
         raise XirError("--fast-finetune is not implemented yet")
     if args.batch_size < 1:
@@ -74,7 +73,8 @@ def _work(args, timer) -> int:
         warnings.simplefilter("always")
         quantized, report = quantize_module(module, data, method=args.method, cle=args.cle,
                                             batch_size=args.batch_size,
-                                            progress=sys.stderr.isatty())
+                                            progress=sys.stderr.isatty(),
+                                            bias_correction=args.bias_correction)
     for warning in caught:
         sys.stderr.write(f"{args.input}: warning: {' '.join(str(warning.message).split())}\n")
     with timer("Output"):
