@@ -32,11 +32,11 @@ def _accumulator(op, x, w) -> np.ndarray:
     return K.conv2d_acc(x, w, p["strides"], p["pads"], p["dilations"], p["group"])
 
 
-def _constant(value) -> np.ndarray:
+def constant_array(value) -> np.ndarray:
     return np.asarray(producer(value).all_attributes()["value"].to_numpy())
 
 
-def _pre_activation(value):
+def pre_activation(value):
     """The float value before the activation that produced ``value`` (itself if none did)."""
     owner = producer(value)
     return owner.operands[0] if owner is not None and owner.name in ACTIVATIONS else value
@@ -54,9 +54,7 @@ def correct_biases(float_func: Operation, quant_func: Operation, layers, float_o
     ``(report, float value, quant value)`` as the lowering recorded them and ``float_of`` maps
     the quantized module's float values to ``float_func``'s. Returns, per layer name, the mean
     absolute per-channel error before correction (in output units)."""
-    from xir.interpreter import run_function
-
-    used = _first_samples(batches, samples)
+    used = first_samples(batches, samples)
     errors = {}
     for report, fvalue, qvalue in layers:
         op = producer(qvalue)
@@ -64,14 +62,15 @@ def correct_biases(float_func: Operation, quant_func: Operation, layers, float_o
             continue
         if op.param["activation"] == "hard_sigmoid":
             continue  # its accumulator is rounded at hsigmoid_in first: not a plain affine read
-        target = _pre_activation(float_of.get(fvalue, fvalue))
-        diff = _mean_difference(op, target, float_func, quant_func, used, run_function)
+        target = pre_activation(float_of.get(fvalue, fvalue))
+        diff = _mean_difference(op, target, float_func, quant_func, used)
         errors[report.name] = float(np.mean(np.abs(diff)))
         _shift_bias(op, diff)
     return errors
 
 
-def _first_samples(batches, samples: int) -> list:
+def first_samples(batches, samples: int) -> list:
+    """The leading batches that hold ``samples`` samples (or all of them)."""
     chosen, seen = [], 0
     for batch in batches:
         if seen >= samples:
@@ -81,20 +80,19 @@ def _first_samples(batches, samples: int) -> list:
     return chosen
 
 
-def _mean_difference(op, target, float_func, quant_func, batches, run_function) -> np.ndarray:
-    """Per channel, mean of (quantized accumulator − float value) over ``batches``."""
-    p = op.param
-    w = _constant(op.operands[1])
-    bias = np.ldexp(_constant(op.operands[2]).astype(np.float64), -p["bias_fp"])
+def layer_samples(op, target, float_func, quant_func, batches):
+    """For each batch, ``(x, y)``: the int8 input the quantized model gives ``op`` and the float
+    model's value ``target`` (what ``op`` should compute)."""
+    from xir.interpreter import run_function
+
     x_value = op.operands[0]
-    total, count = 0.0, 0
     for batch in batches:
         seen: dict = {}
 
         def keep_float(o, outputs):
             for result, array in zip(o.results, outputs):
                 if result is target:
-                    seen["float"] = np.asarray(array, np.float64)
+                    seen["y"] = np.asarray(array, np.float64)
 
         def keep_input(o, outputs):
             for result, array in zip(o.results, outputs):
@@ -106,10 +104,20 @@ def _mean_difference(op, target, float_func, quant_func, batches, run_function) 
             seen["x"] = batch[next(iter(batch))]
         else:
             run_function(quant_func, batch, observe=keep_input)
-        acc = _accumulator(op, seen["x"], w).astype(np.float64)
+        yield seen["x"], seen["y"]
+
+
+def _mean_difference(op, target, float_func, quant_func, batches) -> np.ndarray:
+    """Per channel, mean of (quantized accumulator − float value) over ``batches``."""
+    p = op.param
+    w = constant_array(op.operands[1])
+    bias = np.ldexp(constant_array(op.operands[2]).astype(np.float64), -p["bias_fp"])
+    total, count = 0.0, 0
+    for x, y in layer_samples(op, target, float_func, quant_func, batches):
+        acc = _accumulator(op, x, w).astype(np.float64)
         shape = (1, -1) + (1,) * (acc.ndim - 2)
         quantized = np.ldexp(acc, -(p["input_fp"] + p["weight_fp"])) + bias.reshape(shape)
-        total = total + _channel_mean(quantized - seen["float"]) * acc.shape[0]
+        total = total + _channel_mean(quantized - y) * acc.shape[0]
         count += acc.shape[0]
     return total / count
 
@@ -117,15 +125,20 @@ def _mean_difference(op, target, float_func, quant_func, batches, run_function) 
 def _shift_bias(op, diff: np.ndarray) -> None:
     """Subtract ``diff`` from the op's bias, at the bias's own fix point."""
     p = op.param
-    old = producer(op.operands[2])
-    bias = np.ldexp(_constant(op.operands[2]).astype(np.float64), -p["bias_fp"]) - diff
-    q = K.fix(bias, p["bias_fp"], 8, K.STD_ROUND).astype(np.int8)
-    module = module_of(op)
+    bias = np.ldexp(constant_array(op.operands[2]).astype(np.float64), -p["bias_fp"]) - diff
+    replace_constant(op, 2, K.fix(bias, p["bias_fp"], 8, K.STD_ROUND).astype(np.int8))
+
+
+def replace_constant(op, index: int, q: np.ndarray) -> None:
+    """Give operand ``index`` of ``op`` (a ``quant.constant``) the int8 values ``q``, keeping its
+    fix point; the old constant goes if nothing else reads it."""
+    old = producer(op.operands[index])
     attributes = dict(old.attributes)
-    attributes["value"] = constant_attr(module, q, f"{old.results[0].name_hint or 'bias'}_bc")
+    name = old.results[0].name_hint or "cst"
+    attributes["value"] = constant_attr(module_of(op), np.asarray(q, np.int8), f"{name}_tuned")
     new = Operation.create(old.name, (), [old.results[0].type], attributes=attributes,
                            location=old.location)
     op.parent.insert_before(new, op)
-    op.set_operand(2, new.results[0])
+    op.set_operand(index, new.results[0])
     if not old.results[0].uses:
         old.erase()

@@ -45,6 +45,7 @@ class QuantReport:
     requantized: list = attrs.Factory(list)
     output_sqnr_db: list = attrs.Factory(list)
     bias_errors: dict = attrs.Factory(dict)  # layer -> mean |channel error| bias correction removed
+    finetune_left: dict = attrs.Factory(dict)  # layer -> share of squared error fast-finetune left
 
     def layer(self, name: str) -> LayerReport:
         """The report of layer ``name`` (KeyError if there is none)."""
@@ -59,7 +60,8 @@ class QuantReport:
                                    for s in self.output_sqnr_db],
                 "layers": [layer.to_dict() for layer in self.layers],
                 "float_ops": list(self.float_ops), "requantized": list(self.requantized),
-                "bias_correction": dict(self.bias_errors)}
+                "bias_correction": dict(self.bias_errors),
+                "fast_finetune": dict(self.finetune_left)}
 
     def to_json(self) -> str:
         """The report as JSON (an SQNR of null means the layer is exact)."""

@@ -75,7 +75,8 @@ def _main(module):
 
 
 def quantize_module(module, calibration_data: dict, method: str = "diffs", cle: bool = False,
-                    batch_size: int = 32, progress: bool = False, bias_correction: bool = False):
+                    batch_size: int = 32, progress: bool = False, bias_correction: bool = False,
+                    fast_finetune: bool = False, finetune_steps: int | None = None):
     """Quantize float ``module`` (graph dialect) on ``calibration_data`` (arrays keyed by the
     model's input names, first axis = samples); returns ``(quant_module, QuantReport)``.
     ``module`` itself is not changed. Bad calibration data or non-finite weights raise
@@ -118,6 +119,14 @@ def quantize_module(module, calibration_data: dict, method: str = "diffs", cle: 
 
         report.bias_errors = correct_biases(func, _main(quantized), lowering.layers, float_of,
                                             batches)
+        verify(quantized)
+    if fast_finetune:
+        from .fast_finetune import fast_finetune as tune
+
+        from .fast_finetune import STEPS
+
+        report.finetune_left = tune(func, _main(quantized), lowering.layers, float_of, batches,
+                                    steps=finetune_steps or STEPS)
         verify(quantized)
     _measure(func, _main(quantized), lowering, float_of, batches, report, run_function)
     return quantized, report

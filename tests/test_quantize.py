@@ -129,6 +129,28 @@ def test_bias_correction_raises_the_output_sqnr(name, digits):
     assert accuracy(corrected, x, y) >= accuracy(model, x, y) - 0.5
 
 
+@pytest.mark.filterwarnings("ignore:calibration data holds only")
+@pytest.mark.parametrize("name", ["digits_cnn", "digits_dwsep"])
+def test_fast_finetune_raises_the_output_sqnr_and_keeps_shifts_legal(name, digits):
+    calib, x, y = digits
+    model = import_onnx(str(DIGITS / f"{name}.onnx"))
+    reference = run_module(model, {"input": x})[0].astype(np.float64)
+
+    def sqnr(module):
+        got = run_module(module, {"input": x})[0]
+        return 10 * np.log10(np.sum(reference ** 2) / np.sum((reference - got) ** 2))
+
+    plain, _ = quantize_module(model, {"input": calib[:64]})
+    tuned, report = quantize_module(model, {"input": calib[:64]}, fast_finetune=True,
+                                    finetune_steps=100)  # fewer steps than the default: a test
+    verify(tuned)
+    assert check_dpu_legal(tuned) >= 8
+    assert all(0 < left <= 1.0 for left in report.finetune_left.values())
+    print(f"{name}: output SQNR {sqnr(plain):.2f} dB -> {sqnr(tuned):.2f} dB with fast finetune")
+    assert sqnr(tuned) >= sqnr(plain) + 1.0
+    assert accuracy(tuned, x, y) >= accuracy(model, x, y) - 0.5
+
+
 def test_the_report_names_each_layer(digits):
     calib, _, _ = digits
     quantized, report = quantize_module(import_onnx(str(DIGITS / "digits_cnn.onnx")),
@@ -407,8 +429,7 @@ def test_cli_quantize_from_xir_with_a_method(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--fast-finetune"], "--fast-finetune is not implemented yet"),
-    (["--report", "r.html"], "--report: HTML reports are not implemented yet (use a .json file)"),
+    (["--report", "r.txt"], "--report: 'r.txt' should end in .json or .html"),
     (["--method", "mse"], "argument --method: invalid choice: 'mse' (choose from 'diffs', "
                           "'nonoverflow', 'percentile')"),
 ])
@@ -418,6 +439,27 @@ def test_cli_errors_are_one_line(tmp_path, extra, message):
                         str(tmp_path / "calib.npz"), "-o", str(tmp_path / "q.xir"), *extra])
     assert code == 1 and err == f"xir quantize: error: {message}\n"
     assert not (tmp_path / "q.xir").exists()
+
+
+def test_cli_html_report(tmp_path, digits):
+    from html.parser import HTMLParser
+
+    pytest.importorskip("matplotlib")
+    calib, _, _ = digits
+    np.savez(tmp_path / "calib.npz", input=calib)
+    report = tmp_path / "r.html"
+    code, stdout, err = xir(["quantize", str(DIGITS / "digits_cnn.onnx"), "--calib",
+                             str(tmp_path / "calib.npz"), "-o", str(tmp_path / "q.xir"),
+                             "--report", str(report)])
+    assert (code, stdout, err) == (0, "", "")
+    html = report.read_text()
+    parser = HTMLParser()
+    parser.feed(html)
+    parser.close()
+    _, expected = quantize_module(import_onnx(DIGITS / "digits_cnn.onnx"), {"input": calib})
+    for layer in expected.layers:
+        assert f"<td>{layer.name}</td>" in html and f"{layer.sqnr_db:.2f}" in html
+    assert f"{expected.output_sqnr_db[0]:.2f} dB" in html and "<svg" in html
 
 
 def test_cli_bad_calibration_file(tmp_path):

@@ -3,7 +3,8 @@
 MODEL is an ONNX model or float textual IR; ``calib.npz`` holds one array per model input, keyed
 by its name, the first axis indexing samples. The quantized module (quant dialect) is written as
 textual IR with its weights beside it (``OUT.xir.weights``); ``xir run OUT.xir`` runs it with the
-integer executor. ``--report R.json`` writes the per-layer fix points, shifts and SQNR,
+integer executor. ``--report R.json`` writes the per-layer fix points, shifts and SQNR
+(``--report R.html``: the same as a page, with a plot of the SQNR per layer),
 ``--onnx OUT.onnx`` the quantized model as ONNX QuantizeLinear/DequantizeLinear pairs. Too few
 calibration samples is one ``warning:`` line on stderr; bad input is one ``error:`` line. On a
 terminal, calibration shows a progress bar.
@@ -30,7 +31,8 @@ def main(argv: list[str] | None = None, prog: str = "xir quantize") -> int:
                    help="equalize weight ranges across layers first (cross-layer equalization)")
     p.add_argument("--bias-correction", action="store_true",
                    help="subtract each channel's mean quantization error from the biases")
-    p.add_argument("--fast-finetune", action="store_true", help="(not implemented yet)")
+    p.add_argument("--fast-finetune", action="store_true",
+                   help="tune each layer's int8 weights and bias against float (AdaQuant)")
     p.add_argument("--batch-size", type=int, default=32, metavar="N",
                    help="calibration batch size (default 32; a model with a fixed batch size "
                         "uses that instead)")
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None, prog: str = "xir quantize") -> int:
                    help="the quantized textual IR to write (weights go to FILE.weights)")
     p.add_argument("--onnx", metavar="FILE", help="also write the quantized model as QDQ ONNX")
     p.add_argument("--report", metavar="FILE",
-                   help="also write the per-layer report (.json)")
+                   help="also write the per-layer report: .json, or .html (a page with a "
+                        "plot of the SQNR per layer)")
     return command(p, _work, argv)
 
 
@@ -49,14 +52,14 @@ def _work(args, timer) -> int:
     from xir.files import write_atomically
     from xir.tools.run_model import load_inputs
 
-    if args.fast_finetune:
-        raise XirError("--fast-finetune is not implemented yet")
     if args.batch_size < 1:
         raise XirError(f"--batch-size must be at least 1, not {args.batch_size}")
-    if args.report is not None and not args.report.endswith(".json"):
-        if args.report.endswith(".html"):
-            raise XirError("--report: HTML reports are not implemented yet (use a .json file)")
-        raise XirError(f"--report: '{args.report}' should end in .json")
+    if args.report is not None and not args.report.endswith((".json", ".html")):
+        raise XirError(f"--report: '{args.report}' should end in .json or .html")
+    if args.report is not None and args.report.endswith(".html"):
+        from xir.tools.quant_report_html import check_libraries
+
+        check_libraries()  # before calibrating: a missing matplotlib is one line, at once
     export_qdq = None
     if args.onnx is not None:
         try:
@@ -74,7 +77,8 @@ def _work(args, timer) -> int:
         quantized, report = quantize_module(module, data, method=args.method, cle=args.cle,
                                             batch_size=args.batch_size,
                                             progress=sys.stderr.isatty(),
-                                            bias_correction=args.bias_correction)
+                                            bias_correction=args.bias_correction,
+                                            fast_finetune=args.fast_finetune)
     for warning in caught:
         sys.stderr.write(f"{args.input}: warning: {' '.join(str(warning.message).split())}\n")
     with timer("Output"):
@@ -82,9 +86,17 @@ def _work(args, timer) -> int:
 
         if export_qdq is not None:
             onnx_bytes = export_qdq(quantized).SerializeToString()
+        if args.report is not None and args.report.endswith(".html"):
+            import os
+
+            from xir.tools.quant_report_html import render_html
+
+            report_text = render_html(report, os.path.basename(args.input))
+        elif args.report is not None:
+            report_text = report.to_json()
         save_module(quantized, args.output)
         if export_qdq is not None:
             write_atomically(args.onnx, onnx_bytes)
         if args.report is not None:
-            write_atomically(args.report, report.to_json().encode())
+            write_atomically(args.report, report_text.encode())
     return 0
