@@ -474,3 +474,22 @@ def test_the_readme_onnx_walkthrough_runs(tmp_path):
                  "report.json"):
         assert (tmp_path / name).is_file(), name
     assert "DPUCZDX8G_ISA1_B4096" in result.stdout and "softmax" in result.stdout
+
+
+def test_the_readme_quantization_walkthrough_runs(tmp_path):
+    """The README's digits block, run as written from the repository (outputs in a scratch
+    directory)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    text = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if "xir quantize" in b)
+    block = block.replace("examples/", f"{ROOT}/examples/")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for name in ("cnn.q.xir", "cnn.qdq.onnx", "cnn.html", "logits.npz"):
+        assert (tmp_path / name).is_file(), name
