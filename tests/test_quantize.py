@@ -42,6 +42,17 @@ def accuracy(module, x, y) -> float:
     return float((run_module(module, {"input": x})[0].argmax(1) == y).mean() * 100)
 
 
+def output_sqnr(model, x):
+    """A function giving a quantized module's output SQNR (dB) against float ``model`` on ``x``."""
+    reference = run_module(model, {"input": x})[0].astype(np.float64)
+
+    def sqnr(module):
+        got = run_module(module, {"input": x})[0]
+        return 10 * np.log10(np.sum(reference ** 2) / np.sum((reference - got) ** 2))
+
+    return sqnr
+
+
 def check_dpu_legal(module) -> int:
     """Every fix point an int, every shift inside the DPU's ranges (reference/dpu.md §3), every
     operand read at the fix point it was written at; returns how many quant ops were checked."""
@@ -111,12 +122,7 @@ def test_digits_keep_their_accuracy(name, method, digits):
 def test_bias_correction_raises_the_output_sqnr(name, digits):
     calib, x, y = digits
     model = import_onnx(str(DIGITS / f"{name}.onnx"))
-    reference = run_module(model, {"input": x})[0].astype(np.float64)
-
-    def sqnr(module):
-        got = run_module(module, {"input": x})[0]
-        return 10 * np.log10(np.sum(reference ** 2) / np.sum((reference - got) ** 2))
-
+    sqnr = output_sqnr(model, x)
     plain, _ = quantize_module(model, {"input": calib})
     corrected, report = quantize_module(model, {"input": calib}, bias_correction=True)
     verify(corrected)
@@ -134,12 +140,7 @@ def test_bias_correction_raises_the_output_sqnr(name, digits):
 def test_fast_finetune_raises_the_output_sqnr_and_keeps_shifts_legal(name, digits):
     calib, x, y = digits
     model = import_onnx(str(DIGITS / f"{name}.onnx"))
-    reference = run_module(model, {"input": x})[0].astype(np.float64)
-
-    def sqnr(module):
-        got = run_module(module, {"input": x})[0]
-        return 10 * np.log10(np.sum(reference ** 2) / np.sum((reference - got) ** 2))
-
+    sqnr = output_sqnr(model, x)
     plain, _ = quantize_module(model, {"input": calib[:64]})
     tuned, report = quantize_module(model, {"input": calib[:64]}, fast_finetune=True,
                                     finetune_steps=100)  # fewer steps than the default: a test

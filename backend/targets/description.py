@@ -117,25 +117,28 @@ class ConvEngine:
 
 
 @attrs.frozen
-class EltwiseEngine:
-    """Element-wise add / mult of two activations, ``channel_parallel`` × ``pixel_parallel``."""
+class StreamEngine:
+    """What the engines that stream feature maps bank to bank share: ``channel_parallel`` ×
+    ``pixel_parallel`` lanes, reading ``input_bank`` groups and writing ``output_bank`` ones."""
 
     channel_parallel: int
     pixel_parallel: int
     input_bank: tuple[str, ...] = attrs.field(converter=_tuple)
     output_bank: tuple[str, ...] = attrs.field(converter=_tuple)
+
+
+@attrs.frozen
+class EltwiseEngine(StreamEngine):
+    """Element-wise add / mult of two activations, ``channel_parallel`` × ``pixel_parallel``."""
+
     nonlinear: tuple[str, ...] = attrs.field(converter=_tuple)
     elew_type: tuple[str, ...] = attrs.field(converter=_tuple)
 
 
 @attrs.frozen
-class PoolEngine:
+class PoolEngine(StreamEngine):
     """A separate pooling engine (ISA0, ISA2); a limit is None for a pool type it lacks."""
 
-    channel_parallel: int
-    pixel_parallel: int
-    input_bank: tuple[str, ...] = attrs.field(converter=_tuple)
-    output_bank: tuple[str, ...] = attrs.field(converter=_tuple)
     pool_type: tuple[str, ...] = attrs.field(converter=_tuple)
     nonlinear: tuple[str, ...] = attrs.field(converter=_tuple)
     max_kernel: RangeSet | None = None
@@ -145,13 +148,9 @@ class PoolEngine:
 
 
 @attrs.frozen
-class DwconvEngine:
+class DwconvEngine(StreamEngine):
     """A separate depthwise-convolution engine (ISA0)."""
 
-    channel_parallel: int
-    pixel_parallel: int
-    input_bank: tuple[str, ...] = attrs.field(converter=_tuple)
-    output_bank: tuple[str, ...] = attrs.field(converter=_tuple)
     weight_bank: str
     bias_bank: str
     nonlinear: tuple[str, ...] = attrs.field(converter=_tuple)
@@ -160,13 +159,9 @@ class DwconvEngine:
 
 
 @attrs.frozen
-class AluEngine:
+class AluEngine(StreamEngine):
     """The ALU (ISA1, ISA3): depthwise conv, pooling, prelu, leaky relu, hsigmoid… in one engine."""
 
-    channel_parallel: int
-    pixel_parallel: int
-    input_bank: tuple[str, ...] = attrs.field(converter=_tuple)
-    output_bank: tuple[str, ...] = attrs.field(converter=_tuple)
     weight_bank: str
     bias_bank: str
     alu_type: tuple[str, ...] = attrs.field(converter=_tuple)
