@@ -311,11 +311,10 @@ EXPORTERS = {
 
 
 def main_function(module):
-    """The ``func.func @main`` of ``module`` (XirError if there is none)."""
-    for op in module.walk():
-        if op.name == "func.func" and op.properties["sym_name"].value == "main":
-            return op
-    raise XirError("cannot export to ONNX: the module has no func.func @main")
+    """The ``@main`` of ``module`` (XirError if there is none)."""
+    from xir.symbols import entry_function
+
+    return entry_function(module, "main", "export to ONNX")
 
 
 def _default_opset(func) -> int:

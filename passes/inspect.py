@@ -16,6 +16,7 @@ import attrs
 from xir import attributes as A
 from xir.ir import Operation
 from xir.pass_manager import Pass, register_pass
+from xir.symbols import entry_function
 
 from . import dpu_rules as R
 from .fusion import find_groups
@@ -25,16 +26,8 @@ SKIPPED = ("graph.constant", "func.return")
 
 
 def main_function(module: Operation) -> Operation:
-    """``func.func @main`` of ``module`` (else its only function); XirError if there is none."""
-    from xir.diagnostics import XirError
-
-    funcs = [op for op in module.regions[0].blocks[0].ops if op.name == "func.func"]
-    for func in funcs:
-        if func.get_attr("sym_name").value == "main":
-            return func
-    if len(funcs) == 1:
-        return funcs[0]
-    raise XirError("cannot inspect: the module has no func.func @main")
+    """``@main`` of ``module`` (XirError if there is none)."""
+    return entry_function(module, "main", "inspect")
 
 
 class _Inspection:

@@ -66,12 +66,9 @@ def check_weights(func) -> None:
 
 
 def _main(module):
-    from .inspect import main_function
+    from xir.symbols import entry_function
 
-    try:
-        return main_function(module)
-    except XirError:
-        raise XirError("cannot quantize: the module has no func.func @main") from None
+    return entry_function(module, "main", "quantize")
 
 
 def quantize_module(module, calibration_data: dict, method: str = "diffs", cle: bool = False,

@@ -154,8 +154,6 @@ class TensorDump:
 def run_module(module: Operation, inputs, entry: str = "main",
                observe: Observer | None = None) -> list[np.ndarray]:
     """Run function ``@entry`` of ``module`` (see :func:`run_function`)."""
-    for op in module.regions[0].blocks[0].ops:
-        sym = op.get_attr("sym_name")
-        if sym is not None and getattr(sym, "value", None) == entry:
-            return run_function(op, inputs, observe)
-    raise XirError(f"module has no function @{entry}")
+    from xir.symbols import entry_function
+
+    return run_function(entry_function(module, entry), inputs, observe)

@@ -13,6 +13,18 @@ def symbol_name(op: Operation) -> str | None:
     return sym.value if isinstance(sym, A.StringAttr) else None
 
 
+def entry_function(module: Operation, name: str = "main", purpose: str | None = None):
+    """The top-level function ``@name`` of ``module``; XirError ``module has no function
+    @name`` (``cannot <purpose>: ...`` when a purpose is given) if there is none."""
+    from xir.diagnostics import XirError
+
+    op = SymbolTable(module).lookup(name)
+    if op is None or not op.regions or not op.regions[0].blocks:
+        message = f"module has no function @{name}"
+        raise XirError(f"cannot {purpose}: {message}" if purpose else message)
+    return op
+
+
 class SymbolTable:
     """The symbols defined directly in the region of ``op`` (a module), by name."""
 

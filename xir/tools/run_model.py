@@ -80,17 +80,14 @@ def _work(args, timer) -> int:
 
     import numpy as np
 
-    from xir.diagnostics import XirError
     from xir.files import write_atomically
     from xir.interpreter import TensorDump, run_function
+    from xir.symbols import entry_function
 
     with timer("Read inputs"):
         inputs = load_inputs(args.inputs)
     module = load_module(args.input, timer)
-    func = next((op for op in module.regions[0].blocks[0].ops
-                 if getattr(op.get_attr("sym_name"), "value", None) == args.entry), None)
-    if func is None:
-        raise XirError(f"module has no function @{args.entry}")
+    func = entry_function(module, args.entry)
     dump = TensorDump() if args.dump else None
     with timer("Interpret"):
         outputs = run_function(func, inputs, observe=dump)
