@@ -17,7 +17,7 @@ from xir.dialects.graph.constants import constant_attr, module_of
 from xir.dialects.quant import kernels as K
 from xir.ir import Operation
 
-from .dpu_rules import producer
+from .dpu_rules import constant_array, producer
 
 ACCUMULATING = ("quant.conv2d", "quant.dense")
 ACTIVATIONS = ("graph.relu", "graph.clip", "graph.leaky_relu", "graph.hard_sigmoid")
@@ -30,10 +30,6 @@ def _accumulator(op, x, w) -> np.ndarray:
     if op.name == "quant.dense":
         return K.dense_acc(x, w)
     return K.conv2d_acc(x, w, p["strides"], p["pads"], p["dilations"], p["group"])
-
-
-def constant_array(value) -> np.ndarray:
-    return np.asarray(producer(value).all_attributes()["value"].to_numpy())
 
 
 def pre_activation(value):

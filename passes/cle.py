@@ -20,7 +20,7 @@ from xir.dialects.graph.constants import constant_attr, module_of
 from xir.ir import Operation
 from xir.pass_manager import Pass, register_pass
 
-from .dpu_rules import is_constant, node_name, producer
+from .dpu_rules import constant_array, is_constant, node_name, producer
 from .fusion import sole_user
 
 # per-channel ops f with f(x / s) = f(x) / s for s > 0: a pair may have any chain of them between
@@ -30,7 +30,7 @@ TOLERANCE = 1e-6  # stop when every scale of a sweep is within this of 1
 
 
 def _weights(conv) -> np.ndarray:
-    return np.asarray(producer(conv.operands[1]).all_attributes()["value"].to_numpy(), np.float64)
+    return constant_array(conv.operands[1], np.float64)
 
 
 def _is_depthwise(conv) -> bool:
@@ -83,8 +83,7 @@ def scale_channels(conv1: Operation, conv2: Operation, scale: np.ndarray) -> Non
     shape2[0 if _is_depthwise(conv2) else 1] = -1
     _replace(conv1, 1, w1 / scale.reshape((-1,) + (1,) * (w1.ndim - 1)), "w")
     if len(conv1.operands) > 2:
-        bias = np.asarray(producer(conv1.operands[2]).all_attributes()["value"].to_numpy(),
-                          np.float64)
+        bias = constant_array(conv1.operands[2], np.float64)
         _replace(conv1, 2, bias / scale, "b")
     _replace(conv2, 1, w2 * scale.reshape(shape2), "w")
 

@@ -72,6 +72,14 @@ def is_constant(value) -> bool:
     return owner is not None and owner.name == "graph.constant"
 
 
+def constant_array(value, dtype=None):
+    """The contents of a value made by a constant op (``graph.constant``, ``quant.constant``),
+    as a numpy array (converted to ``dtype`` if given)."""
+    import numpy as np
+
+    return np.asarray(producer(value).all_attributes()["value"].to_numpy(), dtype)
+
+
 def shape_of(value) -> tuple:
     """The static shape of a tensor value (dynamic dims as None)."""
     return tuple(None if d == T.DYNAMIC else d for d in value.type.shape)

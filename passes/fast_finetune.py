@@ -16,9 +16,9 @@ import numpy as np
 from xir.dialects.graph.nn_kernels import im2col
 from xir.dialects.quant import kernels as K
 
-from .bias_correction import (ACCUMULATING, constant_array, first_samples, layer_samples,
-                              pre_activation, replace_constant)
-from .dpu_rules import producer
+from .bias_correction import (ACCUMULATING, first_samples, layer_samples, pre_activation,
+                              replace_constant)
+from .dpu_rules import constant_array, producer
 
 DEFAULT_SAMPLES = 200  # digits, B=200: 64 samples/300 steps gave 30.7 dB, 200/600 gave 31.2 dB
 STEPS = 600
@@ -61,9 +61,10 @@ def tune_layer(op, xs: list, ys: list, steps: int = STEPS) -> float:
     cols, group = _columns(op, np.ldexp(np.concatenate(xs).astype(np.float64), -i_fp))
     m = shape[0]
     target = np.concatenate(ys).reshape(cols.shape[0], group, m // group, -1)
-    v = np.ldexp(constant_array(op.operands[1]).astype(np.float64), -w_fp).reshape(group, m // group, -1)
-    b = np.ldexp(constant_array(op.operands[2]).astype(np.float64), -b_fp).reshape(group, m // group, 1)
-    adam_v, adam_b = _Adam(v.shape, WEIGHT_LR * 2.0 ** -w_fp), _Adam(b.shape, BIAS_LR * 2.0 ** -b_fp)
+    v = np.ldexp(constant_array(op.operands[1], np.float64), -w_fp).reshape(group, m // group, -1)
+    b = np.ldexp(constant_array(op.operands[2], np.float64), -b_fp).reshape(group, m // group, 1)
+    adam_v = _Adam(v.shape, WEIGHT_LR * 2.0 ** -w_fp)
+    adam_b = _Adam(b.shape, BIAS_LR * 2.0 ** -b_fp)
     lo, hi = -128 * 2.0 ** -w_fp, 127 * 2.0 ** -w_fp
     count = target.size
 

@@ -20,21 +20,17 @@ from xir.dialects.graph.constants import constant_attr, module_of
 from xir.ir import Operation
 from xir.pass_manager import Pass, register_pass
 
-from .dpu_rules import channel_constant, is_constant, node_name, producer
+from .dpu_rules import channel_constant, constant_array, is_constant, node_name, producer
 from .fusion import sole_user
 
 CONVOLUTIONS = ("graph.conv2d", "graph.conv_transpose2d")
 
 
-def _array(value) -> np.ndarray:
-    """The contents of a constant value, as float64."""
-    return np.asarray(producer(value).all_attributes()["value"].to_numpy(), np.float64)
-
-
 def _channel_vector(value, channels: int) -> np.ndarray:
     """A per-channel (or scalar) constant as a vector of ``channels`` values."""
-    return np.broadcast_to(_array(value).reshape(-1), (channels,)) if _array(value).size == 1 \
-        else _array(value).reshape(channels)
+    array = constant_array(value, np.float64)
+    return np.broadcast_to(array.reshape(-1), (channels,)) if array.size == 1 \
+        else array.reshape(channels)
 
 
 def affine_of(op, x, channels: int):
@@ -79,8 +75,9 @@ class _Folder:
         return True
 
     def _rewrite(self, conv: Operation, scale, shift, chain) -> None:
-        weight = _array(conv.operands[1])
-        bias = _array(conv.operands[2]) if len(conv.operands) > 2 else np.zeros(scale.size)
+        weight = constant_array(conv.operands[1], np.float64)
+        bias = constant_array(conv.operands[2], np.float64) if len(conv.operands) > 2 \
+            else np.zeros(scale.size)
         if conv.name == "graph.conv_transpose2d":  # weight (C_in, C_out, kh, kw)
             weight = weight * scale[None, :, None, None]
         else:

@@ -25,7 +25,8 @@ from xir.ir import Operation
 
 from . import fixpoint
 from . import quant_legalize as L
-from .dpu_rules import LEAKY_ALPHA, is_constant, node_name, nonlinear_type, producer
+from .dpu_rules import (LEAKY_ALPHA, constant_array, is_constant, node_name, nonlinear_type,
+                         producer)
 from .fusion import sole_user
 from .quant_report import LayerReport
 
@@ -53,10 +54,6 @@ def constant_fp(array: np.ndarray, method: str) -> int:
 def quantize_constant(array: np.ndarray, fp: int) -> np.ndarray:
     """int8 ``clamp(STD_ROUND(x · 2^fp))``."""
     return K.fix(np.asarray(array, np.float64), fp, 8, K.STD_ROUND).astype(np.int8)
-
-
-def _array(value) -> np.ndarray:
-    return np.asarray(producer(value).all_attributes()["value"].to_numpy(), np.float64)
 
 
 # -- fused activations ---------------------------------------------------------------------------
@@ -136,7 +133,7 @@ class Lowering:
     def stats_fp(self, value) -> int:
         """The calibrated fix point of float ``value`` (a constant: its own; unseen: 7)."""
         if is_constant(value):
-            return constant_fp(_array(value), self.method)
+            return constant_fp(constant_array(value, np.float64), self.method)
         stats = self.calibration.stats.get(self.float_of.get(value))
         return stats.fix_point(self.method) if stats is not None else fixpoint.EMPTY_FP
 
@@ -201,7 +198,8 @@ class Lowering:
             fp = self.planned_fp(value) if fp is None else fp
             if is_constant(value):
                 current = self.emit("quant.constant", [], {
-                    "value": constant_attr(self.module, quantize_constant(_array(value), fp),
+                    "value": constant_attr(self.module,
+                                           quantize_constant(constant_array(value, np.float64), fp),
                                            f"{node_name(producer(value))}_q"),
                     "fix_point": fp}, location=producer(value).location)
             else:
@@ -320,15 +318,16 @@ class Lowering:
             return False
         attributes = {k: op.attributes[k] for k in ("strides", "pads", "dilations", "group",
                                                     "output_padding") if k in op.attributes}
-        bias = _array(operands[2]) if len(operands) > 2 else None
-        return self._accumulate(op, "quant." + op.name.split(".")[1], _array(operands[1]), bias,
+        bias = constant_array(operands[2], np.float64) if len(operands) > 2 else None
+        return self._accumulate(op, "quant." + op.name.split(".")[1],
+                                constant_array(operands[1], np.float64), bias,
                                 attributes)
 
     def lower_dense(self, op) -> bool:
         x, w = op.operands[0], op.operands[1]
         if len(x.type.shape) != 2 or not is_constant(w) or len(w.type.shape) != 2:
             return False
-        weight = _array(w)
+        weight = constant_array(w, np.float64)
         bias = None
         if op.name == "graph.gemm":
             p = op.param
@@ -338,7 +337,7 @@ class Lowering:
             if len(op.operands) > 2:
                 if not is_constant(op.operands[2]):
                     return False
-                c = _array(op.operands[2]) * p["beta"]
+                c = constant_array(op.operands[2], np.float64) * p["beta"]
                 if c.size not in (1, weight.shape[0]) or (c.ndim == 2 and c.shape[0] != 1):
                     return False
                 bias = np.broadcast_to(c.reshape(-1), (weight.shape[0],)).copy()
@@ -538,7 +537,7 @@ def _bias_of(op, x, channels: int):
     other = op.operands[1] if op.operands[0] is x else op.operands[0]
     if other is x or not is_constant(other) or op.results[0].type.shape != x.type.shape:
         return None
-    c = _array(other)
+    c = constant_array(other, np.float64)
     if c.size not in (1, channels) or (c.ndim >= 1 and c.shape[-1] != c.size):
         return None
     return np.broadcast_to(c.reshape(-1), (channels,)).copy()
