@@ -472,17 +472,34 @@ def test_cli_bad_calibration_file(tmp_path):
                    "image)\n")
 
 
-def test_cli_onnx_export(tmp_path, digits):
-    pytest.importorskip("xir.frontends.onnx_qdq")
+@pytest.mark.parametrize("dpu_rounding", [False, True])
+def test_cli_onnx_export_runs_in_onnxruntime_like_the_integer_executor(tmp_path, digits,
+                                                                       dpu_rounding):
     import onnx
+    import onnxruntime as ort
 
-    calib, _, _ = digits
+    calib, x, _ = digits
     np.savez(tmp_path / "calib.npz", input=calib)
+    extra = ["--onnx-dpu-rounding"] if dpu_rounding else []
     code, _, err = xir(["quantize", str(DIGITS / "digits_cnn.onnx"), "--calib",
                         str(tmp_path / "calib.npz"), "-o", str(tmp_path / "q.xir"),
-                        "--onnx", str(tmp_path / "q.onnx")])
+                        "--onnx", str(tmp_path / "q.onnx"), *extra])
     assert (code, err) == (0, "")
-    onnx.checker.check_model(onnx.load(tmp_path / "q.onnx"))
+    model = onnx.load(tmp_path / "q.onnx")
+    onnx.checker.check_model(model)
+    ours = run_module(parse_file(tmp_path / "q.xir"), {"input": x})[0]
+    theirs = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]
+                                  ).run(None, {"input": x})[0]
+    if dpu_rounding:
+        assert np.array_equal(ours, theirs)
+    else:  # ties round half to even in QuantizeLinear: the classes still agree
+        assert np.mean(ours.argmax(1) == theirs.argmax(1)) >= 0.999
+
+
+def parse_file(path):
+    from xir.parser import parse
+
+    return parse(Path(path).read_text(), str(path))
 
 
 def test_a_fixed_batch_larger_than_the_samples_is_an_error():

@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None, prog: str = "xir quantize") -> int:
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="the quantized textual IR to write (weights go to FILE.weights)")
     p.add_argument("--onnx", metavar="FILE", help="also write the quantized model as QDQ ONNX")
+    p.add_argument("--onnx-dpu-rounding", action="store_true",
+                   help="nudge ties in the QDQ export so that onnxruntime rounds as the DPU does "
+                        "(bit-identical to xir's integer executor; biases move by half an "
+                        "accumulator step)")
     p.add_argument("--report", metavar="FILE",
                    help="also write the per-layer report: .json, or .html (a page with a "
                         "plot of the SQNR per layer)")
@@ -85,7 +89,8 @@ def _work(args, timer) -> int:
         from xir.weights import save_module
 
         if export_qdq is not None:
-            onnx_bytes = export_qdq(quantized).SerializeToString()
+            onnx_bytes = export_qdq(quantized,
+                                    dpu_rounding=args.onnx_dpu_rounding).SerializeToString()
         if args.report is not None and args.report.endswith(".html"):
             import os
 
