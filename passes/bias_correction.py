@@ -5,8 +5,8 @@ and the shift adds up through the network. For each ``quant.conv2d`` / ``quant.d
 bias, in program order, this compares on calibration samples the layer's accumulator as the
 quantized model computes it (from its actual int8 inputs, before rounding and activation) with
 the float model's value at the same point, and subtracts the mean difference of each channel
-from the bias (reference/dpu.md §3). Layers are corrected one after another, each measured with
-the corrections before it in place. The bias keeps its fix point; only its int8 values change.
+from the bias (reference/dpu.md §3). Each layer is measured with the corrections before it in
+place. The bias keeps its fix point; only its int8 values change.
 """
 
 from __future__ import annotations
@@ -44,25 +44,72 @@ def _channel_mean(array: np.ndarray) -> np.ndarray:
     return array.mean(axis=axes)
 
 
+def correctable(op) -> bool:
+    """Whether ``op`` is a conv/dense with a bias whose accumulator reads as an affine value."""
+    return (op is not None and op.name in ACCUMULATING and len(op.operands) >= 3
+            and op.param["activation"] != "hard_sigmoid")  # that one rounds at hsigmoid_in first
+
+
 def correct_biases(float_func: Operation, quant_func: Operation, layers, float_of, batches,
                    samples: int = DEFAULT_SAMPLES) -> dict:
     """Correct the bias of every accumulating layer of ``quant_func``; ``layers`` lists
     ``(report, float value, quant value)`` as the lowering recorded them and ``float_of`` maps
     the quantized module's float values to ``float_func``'s. Returns, per layer name, the mean
-    absolute per-channel error before correction (in output units)."""
+    absolute per-channel error before correction (in output units).
+
+    Two passes: the float model once, for each layer's per-channel mean; then the quantized
+    model once, all samples side by side (:func:`xir.interpreter.run_lockstep`), each layer's
+    bias corrected just before it runs, so it sees the corrections before it."""
+    from xir.interpreter import run_function, run_lockstep
+
     used = first_samples(batches, samples)
-    errors = {}
+    targets = {}  # quant op -> (layer name, float value it should compute)
     for report, fvalue, qvalue in layers:
         op = producer(qvalue)
-        if op is None or op.name not in ACCUMULATING or len(op.operands) < 3:
-            continue
-        if op.param["activation"] == "hard_sigmoid":
-            continue  # its accumulator is rounded at hsigmoid_in first: not a plain affine read
-        target = pre_activation(float_of.get(fvalue, fvalue))
-        diff = _mean_difference(op, target, float_func, quant_func, used)
-        errors[report.name] = float(np.mean(np.abs(diff)))
-        _shift_bias(op, diff)
+        if correctable(op):
+            targets[op] = (report.name, pre_activation(float_of.get(fvalue, fvalue)))
+    float_means = _float_means({t for _, t in targets.values()}, float_func, used, run_function)
+    errors = {}
+
+    def correct(op, operand_sets):
+        if op in targets:
+            name, target = targets[op]
+            diff = _quantized_mean(op, [operands[0] for operands in operand_sets]) - \
+                float_means[target]
+            errors[name] = float(np.mean(np.abs(diff)))
+            _shift_bias(op, diff)
+
+    run_lockstep(quant_func, used, before=correct)
     return errors
+
+
+def _float_means(values: set, float_func, batches, run_function) -> dict:
+    """Per-channel means of the float ``values`` over ``batches``."""
+    sums: dict = {}
+
+    def observe(op, outputs):
+        for result, array in zip(op.results, outputs):
+            if result in values:
+                total, count = sums.get(result, (0.0, 0))
+                sums[result] = (total + _channel_mean(np.asarray(array, np.float64)) *
+                                array.shape[0], count + array.shape[0])
+
+    for batch in batches:
+        run_function(float_func, batch, observe=observe)
+    return {value: total / count for value, (total, count) in sums.items()}
+
+
+def _quantized_mean(op, inputs: list) -> np.ndarray:
+    """Per-channel mean of ``op``'s accumulator plus bias, as a float, over the int8 ``inputs``."""
+    p = op.param
+    w = constant_array(op.operands[1])
+    bias = np.ldexp(constant_array(op.operands[2]).astype(np.float64), -p["bias_fp"])
+    total, count = 0.0, 0
+    for x in inputs:
+        acc = np.ldexp(_accumulator(op, x, w).astype(np.float64), -(p["input_fp"] + p["weight_fp"]))
+        total = total + _channel_mean(acc) * acc.shape[0]
+        count += acc.shape[0]
+    return total / count + bias
 
 
 def first_samples(batches, samples: int) -> list:
@@ -101,21 +148,6 @@ def layer_samples(op, target, float_func, quant_func, batches):
         else:
             run_function(quant_func, batch, observe=keep_input)
         yield seen["x"], seen["y"]
-
-
-def _mean_difference(op, target, float_func, quant_func, batches) -> np.ndarray:
-    """Per channel, mean of (quantized accumulator − float value) over ``batches``."""
-    p = op.param
-    w = constant_array(op.operands[1])
-    bias = np.ldexp(constant_array(op.operands[2]).astype(np.float64), -p["bias_fp"])
-    total, count = 0.0, 0
-    for x, y in layer_samples(op, target, float_func, quant_func, batches):
-        acc = _accumulator(op, x, w).astype(np.float64)
-        shape = (1, -1) + (1,) * (acc.ndim - 2)
-        quantized = np.ldexp(acc, -(p["input_fp"] + p["weight_fp"])) + bias.reshape(shape)
-        total = total + _channel_mean(quantized - y) * acc.shape[0]
-        count += acc.shape[0]
-    return total / count
 
 
 def _shift_bias(op, diff: np.ndarray) -> None:

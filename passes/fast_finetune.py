@@ -16,7 +16,7 @@ import numpy as np
 from xir.dialects.graph.nn_kernels import im2col
 from xir.dialects.quant import kernels as K
 
-from .bias_correction import (ACCUMULATING, first_samples, layer_samples, pre_activation,
+from .bias_correction import (correctable, first_samples, layer_samples, pre_activation,
                               replace_constant)
 from .dpu_rules import constant_array, producer
 
@@ -105,8 +105,7 @@ def fast_finetune(float_func, quant_func, layers, float_of, batches,
     left = {}
     for report, fvalue, qvalue in layers:
         op = producer(qvalue)
-        if op is None or op.name not in ACCUMULATING or len(op.operands) < 3 or \
-                op.param["activation"] == "hard_sigmoid":
+        if not correctable(op):
             continue
         target = pre_activation(float_of.get(fvalue, fvalue))
         pairs = list(layer_samples(op, target, float_func, quant_func, used))

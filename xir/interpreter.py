@@ -90,45 +90,91 @@ def run_function(func_op: Operation, inputs: Mapping[str, np.ndarray] | Sequence
     numpy semantics is an XirError naming the op and its location. ``observe(op, outputs)`` is
     called after every op that produces values.
     """
+    return run_lockstep(func_op, [inputs], observe)[0]
+
+
+def run_lockstep(func_op: Operation, input_sets: Sequence, observe: Observer | None = None,
+                 before: Callable | None = None) -> list[list[np.ndarray]]:
+    """Run ``func_op`` on several input sets side by side, op by op (see :func:`run_function`);
+    the outputs of each set.
+
+    ``before(op, operand_sets)`` is called before each op runs, with its operands in every set:
+    a pass that tunes an op on what reaches it (bias correction) may replace the op's constant
+    operands there; they are read after the call."""
+    block = _body(func_op)
+    envs = [dict(zip(block.args, _bind_inputs(func_op, inputs))) for inputs in input_sets]
+    dead_after = _dead_after(block)
+    for op in block.ops:
+        operand_sets = [_operands(op, env) for env in envs]
+        if op is block.last_op and not op.results:  # the terminator (func.return)
+            return operand_sets
+        if before is not None:
+            before(op, operand_sets)
+            operand_sets = [_operands(op, env, late_constants=True) for env in envs]
+        for env, operands in zip(envs, operand_sets):
+            outputs = _evaluate(op, operands)
+            for result, value in zip(op.results, outputs):
+                env[result] = value
+            if observe is not None:
+                observe(op, outputs)
+            for v in dead_after.get(op, ()):
+                env.pop(v, None)
+    raise func_op.error("body has no terminator")
+
+
+def _body(func_op: Operation):
     if not func_op.regions or not func_op.regions[0].blocks:
         raise XirError(f"cannot run a function without a body ('{func_op.name}')")
     blocks = func_op.regions[0].blocks
     if len(blocks) != 1:
         raise func_op.error(f"has {len(blocks)} blocks; the interpreter runs single-block bodies only")
-    block = blocks[0]
-    env: dict = dict(zip(block.args, _bind_inputs(func_op, inputs)))
-    last_use = {}  # value -> the op after which nothing reads it (its array is then dropped)
+    return blocks[0]
+
+
+def _dead_after(block) -> dict:
+    """For each op, the values nothing reads after it (their arrays are then dropped)."""
+    last_use = {}
     for op in block.ops:
         for v in op.operands:
             last_use[v] = op
     dead_after: dict = {}
     for v, op in last_use.items():
         dead_after.setdefault(op, []).append(v)
-    for op in block.ops:
-        try:
-            operands = [env[v] for v in op.operands]
-        except KeyError:
+    return dead_after
+
+
+def _operands(op: Operation, env: dict, late_constants: bool = False) -> list:
+    """``op``'s operand arrays; with ``late_constants``, a constant that a ``before`` hook made
+    after the run passed its place is evaluated on the spot."""
+    try:
+        return [env[v] for v in op.operands]
+    except KeyError:
+        if not late_constants:
             raise op.error("uses a value that was not computed before it") from None
-        if op is block.last_op and not op.results:  # the terminator (func.return)
-            return list(operands)
-        evaluate = getattr(op, "evaluate", None)
-        if evaluate is None:
-            raise op.error("has no evaluate method: the interpreter cannot run it")
-        try:
-            outputs = list(evaluate(*operands))
-        except NotImplementedError as e:
-            raise op.error(f"cannot be interpreted: {e}") from None
-        except (ValueError, TypeError, IndexError, ArithmeticError) as e:
-            raise op.error(f"failed to evaluate: {e}") from None
-        if len(outputs) != len(op.results):
-            raise op.error(f"evaluated to {len(outputs)} values but has {len(op.results)} results")
-        for result, value in zip(op.results, outputs):
-            env[result] = value
-        if observe is not None:
-            observe(op, outputs)
-        for v in dead_after.get(op, ()):
-            env.pop(v, None)
-    raise func_op.error("body has no terminator")
+    values = []
+    for v in op.operands:
+        if v not in env:
+            owner = getattr(v, "owner", None)
+            if not isinstance(owner, Operation) or owner.operands:
+                raise op.error("uses a value that was not computed before it")
+            env[v] = _evaluate(owner, [])[v.index]
+        values.append(env[v])
+    return values
+
+
+def _evaluate(op: Operation, operands: list) -> list:
+    evaluate = getattr(op, "evaluate", None)
+    if evaluate is None:
+        raise op.error("has no evaluate method: the interpreter cannot run it")
+    try:
+        outputs = list(evaluate(*operands))
+    except NotImplementedError as e:
+        raise op.error(f"cannot be interpreted: {e}") from None
+    except (ValueError, TypeError, IndexError, ArithmeticError) as e:
+        raise op.error(f"failed to evaluate: {e}") from None
+    if len(outputs) != len(op.results):
+        raise op.error(f"evaluated to {len(outputs)} values but has {len(op.results)} results")
+    return outputs
 
 
 class TensorDump:
