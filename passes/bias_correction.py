@@ -123,33 +123,6 @@ def first_samples(batches, samples: int) -> list:
     return chosen
 
 
-def layer_samples(op, target, float_func, quant_func, batches):
-    """For each batch, ``(x, y)``: the int8 input the quantized model gives ``op`` and the float
-    model's value ``target`` (what ``op`` should compute)."""
-    from xir.interpreter import run_function
-
-    x_value = op.operands[0]
-    for batch in batches:
-        seen: dict = {}
-
-        def keep_float(o, outputs):
-            for result, array in zip(o.results, outputs):
-                if result is target:
-                    seen["y"] = np.asarray(array, np.float64)
-
-        def keep_input(o, outputs):
-            for result, array in zip(o.results, outputs):
-                if result is x_value:
-                    seen["x"] = array
-
-        run_function(float_func, batch, observe=keep_float)
-        if producer(x_value) is None:  # the quant op reads a function argument directly
-            seen["x"] = batch[next(iter(batch))]
-        else:
-            run_function(quant_func, batch, observe=keep_input)
-        yield seen["x"], seen["y"]
-
-
 def _shift_bias(op, diff: np.ndarray) -> None:
     """Subtract ``diff`` from the op's bias, at the bias's own fix point."""
     p = op.param
