@@ -23,6 +23,7 @@ DEFAULT_SAMPLES = 200  # digits, B=200: 64 samples/300 steps gave 30.7 dB, 200/6
 STEPS = 600
 WEIGHT_LR = 0.1  # in units of the weight grid step (2^-weight_fp) per step
 BIAS_LR = 0.1  # in units of the bias grid step
+MAX_COLUMNS = 16384  # output pixels (over all samples) a layer is tuned on
 
 
 def _columns(op, x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -60,6 +61,7 @@ def tune_layer(op, xs: list, ys: list, steps: int = STEPS) -> float:
     cols, group = _columns(op, np.ldexp(np.concatenate(xs).astype(np.float64), -i_fp))
     m = shape[0]
     target = np.concatenate(ys).reshape(cols.shape[0], group, m // group, -1)
+    cols, target = _subsample(cols, target)
     v = np.ldexp(constant_array(op.operands[1], np.float64), -w_fp).reshape(group, m // group, -1)
     b = np.ldexp(constant_array(op.operands[2], np.float64), -b_fp).reshape(group, m // group, 1)
     adam_v = _Adam(v.shape, WEIGHT_LR * 2.0 ** -w_fp)
@@ -86,6 +88,17 @@ def tune_layer(op, xs: list, ys: list, steps: int = STEPS) -> float:
     replace_constant(op, 1, _ints(v, w_fp).reshape(shape))
     replace_constant(op, 2, _ints(b, b_fp).reshape(-1))
     return loss / start if start else 1.0
+
+
+def _subsample(cols: np.ndarray, target: np.ndarray):
+    """At most :data:`MAX_COLUMNS` output pixels (the same seeded choice in every sample): the
+    error of a large layer is estimated on a fixed subset, which keeps a step cheap."""
+    n, _, _, pixels = cols.shape
+    keep = max(1, MAX_COLUMNS // n)
+    if pixels <= keep:
+        return cols, target
+    chosen = np.sort(np.random.default_rng(0).choice(pixels, keep, replace=False))
+    return cols[..., chosen], target[..., chosen]
 
 
 def _ints(values: np.ndarray, fp: int) -> np.ndarray:
