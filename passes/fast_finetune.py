@@ -24,6 +24,7 @@ STEPS = 600
 WEIGHT_LR = 0.1  # in units of the weight grid step (2^-weight_fp) per step
 BIAS_LR = 0.1  # in units of the bias grid step
 MAX_COLUMNS = 16384  # output pixels (over all samples) a layer is tuned on
+MAX_ELEMENTS = 1 << 22  # column entries (pixels x C·kh·kw / group) a layer is tuned on
 
 
 def _columns(op, x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -91,10 +92,11 @@ def tune_layer(op, xs: list, ys: list, steps: int = STEPS) -> float:
 
 
 def _subsample(cols: np.ndarray, target: np.ndarray):
-    """At most :data:`MAX_COLUMNS` output pixels (the same seeded choice in every sample): the
-    error of a large layer is estimated on a fixed subset, which keeps a step cheap."""
-    n, _, _, pixels = cols.shape
-    keep = max(1, MAX_COLUMNS // n)
+    """At most :data:`MAX_COLUMNS` output pixels, and at most :data:`MAX_ELEMENTS` column
+    entries (the same seeded choice in every sample): the error of a large layer is estimated
+    on a fixed subset, which keeps a step cheap."""
+    n, _, k, pixels = cols.shape
+    keep = max(1, min(MAX_COLUMNS, MAX_ELEMENTS // k) // n)
     if pixels <= keep:
         return cols, target
     chosen = np.sort(np.random.default_rng(0).choice(pixels, keep, replace=False))
