@@ -50,6 +50,17 @@ def correctable(op) -> bool:
             and op.param["activation"] != "hard_sigmoid")  # that one rounds at hsigmoid_in first
 
 
+def layer_targets(layers, float_of) -> dict:
+    """For each correctable quant op among ``layers`` (``(report, float value, quant value)``),
+    its layer name and the float value it should compute (before any activation)."""
+    targets = {}
+    for report, fvalue, qvalue in layers:
+        op = producer(qvalue)
+        if correctable(op):
+            targets[op] = (report.name, pre_activation(float_of.get(fvalue, fvalue)))
+    return targets
+
+
 def correct_biases(float_func: Operation, quant_func: Operation, layers, float_of, batches,
                    samples: int = DEFAULT_SAMPLES) -> dict:
     """Correct the bias of every accumulating layer of ``quant_func``; ``layers`` lists
@@ -63,11 +74,7 @@ def correct_biases(float_func: Operation, quant_func: Operation, layers, float_o
     from xir.interpreter import run_function, run_lockstep
 
     used = first_samples(batches, samples)
-    targets = {}  # quant op -> (layer name, float value it should compute)
-    for report, fvalue, qvalue in layers:
-        op = producer(qvalue)
-        if correctable(op):
-            targets[op] = (report.name, pre_activation(float_of.get(fvalue, fvalue)))
+    targets = layer_targets(layers, float_of)
     float_means = _float_means({t for _, t in targets.values()}, float_func, used, run_function)
     errors = {}
 

@@ -16,8 +16,8 @@ import numpy as np
 from xir.dialects.graph.nn_kernels import im2col
 from xir.dialects.quant import kernels as K
 
-from .bias_correction import correctable, first_samples, pre_activation, replace_constant
-from .dpu_rules import constant_array, producer
+from .bias_correction import first_samples, layer_targets, replace_constant
+from .dpu_rules import constant_array
 
 DEFAULT_SAMPLES = 200  # digits, B=200: 64 samples/300 steps gave 30.7 dB, 200/600 gave 31.2 dB
 STEPS = 600
@@ -122,11 +122,7 @@ def fast_finetune(float_func, quant_func, layers, float_of, batches,
     from xir.interpreter import run_function, run_lockstep
 
     used = first_samples(batches, samples)
-    targets = {}  # quant op -> (layer name, float value it should compute)
-    for report, fvalue, qvalue in layers:
-        op = producer(qvalue)
-        if correctable(op):
-            targets[op] = (report.name, pre_activation(float_of.get(fvalue, fvalue)))
+    targets = layer_targets(layers, float_of)
     wanted = {target: [] for _, target in targets.values()}
 
     def keep(op, outputs):
