@@ -14,22 +14,14 @@ from __future__ import annotations
 import numpy as np
 
 from xir.dialects.graph.constants import constant_attr, module_of
-from xir.dialects.quant import kernels as K
 from xir.ir import Operation
 
 from .dpu_rules import constant_array, producer
+from .quant_lowering import quantize_constant
 
 ACCUMULATING = ("quant.conv2d", "quant.dense")
 ACTIVATIONS = ("graph.relu", "graph.clip", "graph.leaky_relu", "graph.hard_sigmoid")
 DEFAULT_SAMPLES = 64
-
-
-def _accumulator(op, x, w) -> np.ndarray:
-    """The op's integer accumulator on int8 input ``x`` and weight ``w``."""
-    p = op.param
-    if op.name == "quant.dense":
-        return K.dense_acc(x, w)
-    return K.conv2d_acc(x, w, p["strides"], p["pads"], p["dilations"], p["group"])
 
 
 def pre_activation(value):
@@ -113,7 +105,7 @@ def _quantized_mean(op, inputs: list) -> np.ndarray:
     bias = np.ldexp(constant_array(op.operands[2]).astype(np.float64), -p["bias_fp"])
     total, count = 0.0, 0
     for x in inputs:
-        acc = np.ldexp(_accumulator(op, x, w).astype(np.float64), -(p["input_fp"] + p["weight_fp"]))
+        acc = np.ldexp(op.accumulate(x, w).astype(np.float64), -(p["input_fp"] + p["weight_fp"]))
         total = total + _channel_mean(acc) * acc.shape[0]
         count += acc.shape[0]
     return total / count + bias
@@ -134,7 +126,7 @@ def _shift_bias(op, diff: np.ndarray) -> None:
     """Subtract ``diff`` from the op's bias, at the bias's own fix point."""
     p = op.param
     bias = np.ldexp(constant_array(op.operands[2]).astype(np.float64), -p["bias_fp"]) - diff
-    replace_constant(op, 2, K.fix(bias, p["bias_fp"], 8, K.STD_ROUND).astype(np.int8))
+    replace_constant(op, 2, quantize_constant(bias, p["bias_fp"]))
 
 
 def replace_constant(op, index: int, q: np.ndarray) -> None:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from xir.dialects.graph.nn_kernels import im2col
-from xir.dialects.quant import kernels as K
 
 from .bias_correction import first_samples, layer_targets, replace_constant
 from .dpu_rules import constant_array
+from .quant_lowering import quantize_constant
 
 DEFAULT_SAMPLES = 200  # digits, B=200: 64 samples/300 steps gave 30.7 dB, 200/600 gave 31.2 dB
 STEPS = 600
@@ -86,8 +86,8 @@ def tune_layer(op, xs: list, ys: list, steps: int = STEPS) -> float:
         if tuned < best[0]:
             best = (tuned, v.copy(), b.copy())
     loss, v, b = best
-    replace_constant(op, 1, _ints(v, w_fp).reshape(shape))
-    replace_constant(op, 2, _ints(b, b_fp).reshape(-1))
+    replace_constant(op, 1, quantize_constant(v, w_fp).reshape(shape))
+    replace_constant(op, 2, quantize_constant(b, b_fp).reshape(-1))
     return loss / start if start else 1.0
 
 
@@ -103,12 +103,8 @@ def _subsample(cols: np.ndarray, target: np.ndarray):
     return cols[..., chosen], target[..., chosen]
 
 
-def _ints(values: np.ndarray, fp: int) -> np.ndarray:
-    return K.fix(values, fp, 8, K.STD_ROUND).astype(np.int8)
-
-
 def _grid(values: np.ndarray, fp: int) -> np.ndarray:
-    return np.ldexp(_ints(values, fp).astype(np.float64), -fp)
+    return np.ldexp(quantize_constant(values, fp).astype(np.float64), -fp)
 
 
 def fast_finetune(float_func, quant_func, layers, float_of, batches,

@@ -92,6 +92,13 @@ class _AccumulatingOp(QuantOp):
             self.check_shift("shift_bias", "input_fp + weight_fp - bias_fp", self.shift_bias,
                              shift_bias_range(self.shift_cut))
 
+    def accumulate(self, x, w):
+        """The int64 accumulators Σ x·w of input ``x`` and weight ``w`` (each op's own product)."""
+        raise NotImplementedError
+
+    def evaluate(self, x, w, b=None):
+        return [self._finish(self.accumulate(x, w), b)]
+
     def _finish(self, acc, bias):
         """The int8 result of accumulators ``acc`` (the DPU's end of a conv)."""
         p = self.param
@@ -130,10 +137,10 @@ class Conv2dOp(_AccumulatingOp):
     dilations = attr(ArrayOf(Positive, 2), default=ints_attr([1, 1]))
     group = attr(Positive, default=A.IntegerAttr(1))
 
-    def evaluate(self, x, w, b=None):
+    def accumulate(self, x, w):
+        """The int64 accumulators Σ x·w (before bias, shift and activation)."""
         p = self.param
-        acc = K.conv2d_acc(x, w, p["strides"], p["pads"], p["dilations"], p["group"])
-        return [self._finish(acc, b)]
+        return K.conv2d_acc(x, w, p["strides"], p["pads"], p["dilations"], p["group"])
 
 
 class ConvTranspose2dOp(_AccumulatingOp):
@@ -148,11 +155,11 @@ class ConvTranspose2dOp(_AccumulatingOp):
     group = attr(Positive, default=A.IntegerAttr(1))
     output_padding = attr(ArrayOf(NonNegative, 2), default=ints_attr([0, 0]))
 
-    def evaluate(self, x, w, b=None):
+    def accumulate(self, x, w):
+        """The int64 accumulators Σ x·w (before bias, shift and activation)."""
         p = self.param
-        acc = K.conv_transpose2d_acc(x, w, p["strides"], p["pads"], p["dilations"], p["group"],
-                                     p["output_padding"])
-        return [self._finish(acc, b)]
+        return K.conv_transpose2d_acc(x, w, p["strides"], p["pads"], p["dilations"], p["group"],
+                                      p["output_padding"])
 
 
 class DenseOp(_AccumulatingOp):
@@ -179,8 +186,9 @@ class DenseOp(_AccumulatingOp):
                              f"has {m} outputs")
         return [tensor_of([n, m], T.i8)]
 
-    def evaluate(self, x, w, b=None):
-        return [self._finish(K.dense_acc(x, w), b)]
+    def accumulate(self, x, w):
+        """The int64 accumulators Σ x·w (before bias, shift and activation)."""
+        return K.dense_acc(x, w)
 
 
 # -- pooling -------------------------------------------------------------------------------------
