@@ -39,6 +39,7 @@ from onnx_cases import load_case, ort_reference, ort_run, pytorch_cases, worst_e
 from test_onnx_import import LIGHT_MODELS, light_model  # noqa: E402
 
 from xir.frontends.onnx import export_onnx, import_onnx  # noqa: E402
+from xir.frontends.onnx_import import opset_version  # noqa: E402
 from xir.interpreter import run_module  # noqa: E402
 
 BAR = 1e-4
@@ -69,7 +70,7 @@ def measure(model, inputs: list, stored: list | None):
     target = stored if stored is not None else reference
     return {
         "nodes": len(model.graph.node),
-        "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1),
+        "opset": opset_version(model),
         "import_ms": seconds * 1e3,
         "kept": _kept(module),
         "vs_stored": None if stored is None else worst_error(ours, stored),

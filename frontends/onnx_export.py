@@ -16,7 +16,7 @@ import numpy as np
 
 from xir import attributes as A
 from xir.attributes import location_name
-from xir.diagnostics import XirError
+from xir.diagnostics import XirError, first_line
 from xir.dialects.graph.base import get_float, get_int, get_ints, get_str
 from xir.dialects.graph.onnx_mapping import value_type_to_onnx
 
@@ -243,9 +243,8 @@ def _converted_node(ex, op, ins, outs):
     try:
         model = ex.onnx.version_converter.convert_version(one_node_model(op), ex.opset)
     except Exception as e:  # the converter raises RuntimeError or its own ConvertError
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"converting it from opset {op.opset.value} to {ex.opset} failed "
-                         f"({first})") from None
+                         f"({first_line(e)})") from None
     graph = model.graph
     renamed = {f"in{i}": n for i, n in enumerate(ins)} | {f"out{i}": n for i, n in enumerate(outs)}
     renamed[""] = ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from xir import attributes as A
 from xir import types as T
+from xir.diagnostics import first_line
 from xir.dialects.graph.onnx_mapping import (attribute_from_onnx, onnx_code_of,
                                              value_type_from_onnx, value_type_to_onnx)
 from xir.dialects.graph.onnx_op import node_attributes_attr
@@ -107,8 +108,7 @@ def _infer_node(ctx, node, ins: list, n_outputs: int) -> list:
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as e:  # onnx's InferenceError and friends: the node itself is wrong
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ctx.error(f"invalid node: {message}") from None
+        raise ctx.error(f"invalid node: {first_line(e)}") from None
     types = []
     for out in model.graph.output:
         try:

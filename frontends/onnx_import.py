@@ -18,7 +18,7 @@ import numpy as np
 from xir import attributes as A
 from xir import types as T
 from xir.builtin import ModuleOp
-from xir.diagnostics import XirError
+from xir.diagnostics import XirError, first_line
 from xir.dialect import lookup_op
 from xir.dialects.graph.constants import constant_attr
 from xir.dialects.graph.constants import identifier
@@ -105,9 +105,7 @@ class Importer:
 
     def opset_of(self, domain: str) -> int:
         """The model's opset version of ``domain`` (1 if the model does not import it)."""
-        domain = "" if domain == "ai.onnx" else domain
-        return next((o.version for o in self.model.opset_import
-                     if (o.domain if o.domain != "ai.onnx" else "") == domain), 1)
+        return opset_version(self.model, domain)
 
     def declared_type(self, name: str) -> T.TensorType | None:
         """The type the model gives ONNX value ``name`` (its value_info or outputs, completed by
@@ -286,8 +284,7 @@ def _initializer(onnx, init) -> np.ndarray:
     try:
         array = onnx.numpy_helper.to_array(init)
     except Exception as e:  # a missing external data file, a size that does not match, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise XirError(f"initializer '{init.name}' cannot be read: {first}") from None
+        raise XirError(f"initializer '{init.name}' cannot be read: {first_line(e)}") from None
     if array.dtype.kind == "f" and np.isnan(array.sum()):  # a NaN (or +inf and -inf) somewhere
         nans = int(np.count_nonzero(np.isnan(array)))
         if nans:
@@ -316,25 +313,31 @@ def load_model(model_or_path):
     except FileNotFoundError:
         raise XirError(f"cannot read ONNX model {where}: no such file") from None
     except Exception as e:  # protobuf DecodeError and friends
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise XirError(f"cannot read ONNX model {where}: not a valid ONNX file ({first})") from None
+        raise XirError(f"cannot read ONNX model {where}: not a valid ONNX file "
+                       f"({first_line(e)})") from None
     if not model.HasField("graph") or (not model.graph.node and not model.graph.output):
         raise XirError(f"cannot read ONNX model {where}: not a valid ONNX file (no graph)")
     return model
 
 
-def supported_opset(model):
-    """``model`` if xir imports its opset: any up to the newest the installed onnx knows
-    (XirError, one line, otherwise). Nodes of opsets before 7 keep their own semantics; the
-    ``graph.onnx`` ops among them are upgraded to opset 7 only to run in onnxruntime."""
+def opset_version(model, domain: str = "") -> int:
+    """``model``'s opset version of ``domain`` ('' and 'ai.onnx' both name the default
+    domain; 1 if the model does not import it)."""
+    default = ("", "ai.onnx")
+    return next((o.version for o in model.opset_import
+                 if o.domain == domain or (domain in default and o.domain in default)), 1)
+
+
+def check_opset(model) -> None:
+    """XirError (one line) unless xir imports ``model``'s opset: any up to the newest the
+    installed onnx knows. Nodes of opsets before 7 keep their own semantics; the ``graph.onnx``
+    ops among them are upgraded to opset 7 only to run in onnxruntime."""
     import onnx
 
-    version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-    newest = onnx.defs.onnx_opset_version()
+    version, newest = opset_version(model), onnx.defs.onnx_opset_version()
     if version > newest:
         raise XirError(f"unsupported ONNX opset {version}: the installed onnx {onnx.__version__} "
                        f"knows opsets up to {newest}")
-    return model
 
 
 def import_onnx(model_or_path) -> ModuleOp:
@@ -344,4 +347,6 @@ def import_onnx(model_or_path) -> ModuleOp:
     A node that graph ops cannot express is kept whole as a ``graph.onnx`` op. Raises :class:`~xir.diagnostics.XirError` with a one-line
     message on an unreadable file, an unsupported opset, an invalid node or inconsistent shapes.
     """
-    return Importer(supported_opset(load_model(model_or_path))).run()
+    model = load_model(model_or_path)
+    check_opset(model)
+    return Importer(model).run()

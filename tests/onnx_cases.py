@@ -15,6 +15,8 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
+from xir.diagnostics import first_line
+
 DATA = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
 KINDS = ("pytorch-converted", "pytorch-operator")
 
@@ -82,5 +84,4 @@ def ort_reference(model, inputs: list):
         upgraded = onnx.version_converter.convert_version(model, 7)
         return ort_run(upgraded, inputs), "upgraded to opset 7"
     except Exception as e:
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return None, text
+        return None, first_line(e)

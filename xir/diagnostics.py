@@ -96,3 +96,10 @@ def error_at(location, message: str) -> XirError:
     if name:
         message = f"{message} (at '{name}')"
     return XirError(Diagnostic(message))
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type's name if it has none): how a
+    library's multi-line error becomes part of one ``error:`` line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -7,7 +7,7 @@ so a model that runs many times pays for each distinct node once.
 
 from __future__ import annotations
 
-from xir.diagnostics import XirError
+from xir.diagnostics import XirError, first_line
 
 _SESSION_CACHE_SIZE = 256
 
@@ -22,7 +22,7 @@ def run_onnx_op(op, inputs) -> list:
     try:
         return session.run(None, feeds)
     except Exception as e:  # onnxruntime raises its own exception types
-        raise _error(op, f"onnxruntime failed to run it: {_first_line(e)}") from None
+        raise _error(op, f"onnxruntime failed to run it: {first_line(e)}") from None
 
 
 def _session_for(op):
@@ -34,7 +34,7 @@ def _session_for(op):
         try:
             session = _new_session(runnable_model(op).SerializeToString())
         except Exception as e:  # onnx or onnxruntime refusing the node
-            raise _error(op, f"onnxruntime cannot load it: {_first_line(e)}") from None
+            raise _error(op, f"onnxruntime cannot load it: {first_line(e)}") from None
         if len(_sessions) >= _SESSION_CACHE_SIZE:
             _sessions.pop(next(iter(_sessions)))
     _sessions[key] = session  # most recently used last
@@ -93,8 +93,3 @@ def _error(op, message: str) -> XirError:
     where = location_name(op.location)
     node = f" (node '{where}')" if where else ""
     return XirError(f"graph.onnx '{op.op_type.value}'{node}: {message}")
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
