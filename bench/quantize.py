@@ -215,6 +215,16 @@ def _channel_spread(module) -> float:
 # -- the rows ---------------------------------------------------------------------------------------
 
 
+def timed_quantize(quantize_module, module, calibration: dict, **options):
+    """``quantize_module`` on ``calibration`` (arrays by input name; its too-few-samples
+    warning silenced): the quantized module and the seconds it took."""
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quant, _ = quantize_module(module, calibration, **options)
+    return quant, time.perf_counter() - start
+
+
 def model_rows(name: str, data: dict, quantize_module, missing: str | None) -> list[dict]:
     """Float, onnxruntime and xir rows of one model."""
     x, y, cal = data["x"], data["y"], data["calibration"]
@@ -232,26 +242,18 @@ def model_rows(name: str, data: dict, quantize_module, missing: str | None) -> l
                             float_ort, peer=not pow2))
         except Exception as e:  # an onnxruntime version without the overrides, say
             rows.append({"model": name, "scheme": label, "error": f"{type(e).__name__}: {e}"})
-    for method in METHODS:
-        label = f"xir {method}" + (" (default)" if method == "diffs" else "")
-        if quantize_module is None:
-            rows.append({"model": name, "scheme": label, "error": missing})
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quant, _ = quantize_module(module, {"input": cal}, method=method)
-        rows.append(row(name, label, xir_logits(quant, x), y, float_ort, ours=method == "diffs"))
-    if quantize_module is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quant, _ = quantize_module(module, {"input": cal}, bias_correction=True)
-        rows.append(row(name, "xir diffs + bias correction", xir_logits(quant, x), y, float_ort))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quant, _ = quantize_module(module, {"input": cal}, bias_correction=True,
-                                       fast_finetune=True)
-        rows.append(row(name, "xir diffs + bias correction + fast finetune", xir_logits(quant, x),
-                        y, float_ort, corrected=True))
+    if quantize_module is None:
+        return rows + [{"model": name, "scheme": f"xir {method}", "error": missing}
+                       for method in METHODS]
+    schemes = [(f"xir {m}" + (" (default)" if m == "diffs" else ""), {"method": m},
+                {"ours": m == "diffs"}) for m in METHODS]
+    schemes += [("xir diffs + bias correction", {"bias_correction": True}, {}),
+                ("xir diffs + bias correction + fast finetune",
+                 {"bias_correction": True, "fast_finetune": True}, {"corrected": True})]
+    for label, options, flags in schemes:
+        quant, seconds = timed_quantize(quantize_module, module, {"input": cal}, **options)
+        rows.append(row(name, label, xir_logits(quant, x), y, float_ort, seconds=seconds,
+                        **flags))
     return rows
 
 
@@ -273,10 +275,9 @@ def cle_rows(data: dict, quantize_module, missing: str | None) -> tuple[list[dic
         if quantize_module is None:
             rows.append({"model": name, "scheme": label, "error": missing})
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quant, _ = quantize_module(module, {"input": cal}, cle=use_cle)
-        rows.append(row(name, label, xir_logits(quant, x), y, reference, cle=use_cle))
+        quant, seconds = timed_quantize(quantize_module, module, {"input": cal}, cle=use_cle)
+        rows.append(row(name, label, xir_logits(quant, x), y, reference, cle=use_cle,
+                        seconds=seconds))
     return rows, facts
 
 
@@ -307,7 +308,13 @@ def calibration_throughput(samples: int = 16) -> dict:
         start = time.perf_counter()
         calibrate(func, data)
         seconds = time.perf_counter() - start
-    return {"samples": samples, "seconds": seconds, "samples_per_s": samples / seconds}
+    from xir.passes.quantize import quantize_module
+
+    module = import_onnx(model)
+    _, plain = timed_quantize(quantize_module, module, data)
+    _, corrected = timed_quantize(quantize_module, module, data, bias_correction=True)
+    return {"samples": samples, "seconds": seconds, "samples_per_s": samples / seconds,
+            "quantize_s": plain, "quantize_bias_correction_s": corrected}
 
 
 # -- the verdict and the table ----------------------------------------------------------------------
@@ -358,7 +365,8 @@ def print_report(rows, facts, speed, checks) -> None:
     from rich.table import Table
 
     table = Table(title="INT8 post-training quantization, digits test set (540 images)")
-    for column in ("model", "scheme", "accuracy %", "Δ vs float", "SQNR dB", "same class %"):
+    for column in ("model", "scheme", "accuracy %", "Δ vs float", "SQNR dB", "same class %",
+                   "quantize s"):
         table.add_column(column, justify="left" if column in ("model", "scheme") else "right")
     floats: dict = {}
     for r in rows:
@@ -366,13 +374,14 @@ def print_report(rows, facts, speed, checks) -> None:
             floats.setdefault(r["model"], r["accuracy"])
     for r in rows:
         if "error" in r:
-            table.add_row(r["model"], r["scheme"], r["error"], "", "", "")
+            table.add_row(r["model"], r["scheme"], r["error"], "", "", "", "")
             continue
         sqnr = r.get("sqnr_db")
         table.add_row(r["model"], r["scheme"], f"{r['accuracy']:.2f}",
                       f"{r['accuracy'] - floats[r['model']]:+.2f}",
                       "" if sqnr is None else f"{sqnr:.1f}",
-                      "" if "agree_with_float" not in r else f"{r['agree_with_float']:.1f}")
+                      "" if "agree_with_float" not in r else f"{r['agree_with_float']:.1f}",
+                      "" if "seconds" not in r else f"{r['seconds']:.1f}")
     console = Console(width=max(Console().width, 120))
     console.print(table)
     console.print(f"CLE model: per-channel weight ranges up to {facts['channel_range_ratio']:.3g}x "
@@ -383,7 +392,9 @@ def print_report(rows, facts, speed, checks) -> None:
     else:
         console.print(f"calibration throughput, light ResNet-50 (random weights): "
                       f"{speed['samples_per_s']:.2f} samples/s ({speed['samples']} samples in "
-                      f"{speed['seconds']:.1f} s)")
+                      f"{speed['seconds']:.1f} s); quantize_module on them: "
+                      f"{speed['quantize_s']:.1f} s, with bias correction "
+                      f"{speed['quantize_bias_correction_s']:.1f} s")
     for text, ok in checks:
         console.print(f"{'PASS' if ok else 'FAIL' if ok is False else 'n/a '}  {text}")
     bars = [ok for text, ok in checks if "(info)" not in text]
