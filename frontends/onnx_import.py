@@ -22,7 +22,7 @@ from xir.diagnostics import XirError, first_line
 from xir.dialect import lookup_op
 from xir.dialects.graph.constants import constant_attr
 from xir.dialects.graph.constants import identifier
-from xir.dialects.graph.onnx_mapping import element_type, onnx_code_of, value_type_from_onnx
+from xir.dialects.graph.onnx_mapping import element_type_of, value_type_from_onnx
 from xir.ir import Block, Operation, Region
 
 
@@ -83,7 +83,7 @@ class Importer:
             raise self.unsupported("uses a shape that depends on a dynamic dimension as a tensor")
         if any_dtype:
             try:
-                element_type(onnx_code_of(x.dtype), "a constant here")
+                element_type_of(x.dtype)
             except ValueError as e:
                 raise self.error(str(e)) from None
         else:

@@ -13,7 +13,7 @@ import numpy as np
 
 from xir import attributes as A
 from xir import types as T
-from xir.dialects.graph.onnx_mapping import element_type, onnx_code_of
+from xir.dialects.graph.onnx_mapping import element_type_of
 
 INLINE_LIMIT = 16  # constants with at most this many elements are printed inline
 _NAME_RE = re.compile(r"[^A-Za-z0-9_$.]")
@@ -40,7 +40,7 @@ def constant_attr(module, array: np.ndarray, name: str = "cst") -> A.Attribute:
     else a new resource of ``module`` named after ``name``."""
     array = np.asarray(array)
     type_ = T.TensorType(tuple(int(d) for d in array.shape),
-                         element_type(onnx_code_of(array.dtype), "a constant"))
+                         element_type_of(array.dtype))
     if array.size <= INLINE_LIMIT:
         return A.DenseElementsAttr(type_, array)
     resource = fresh_resource_name(module, name)

@@ -51,6 +51,19 @@ def onnx_code(element: T.Type) -> int:
         raise ValueError(f"element type {element} has no ONNX counterpart") from None
 
 
+def element_type_of(dtype) -> T.Type:
+    """The xir element type holding numpy ``dtype`` (ValueError if none); no onnx import."""
+    import numpy as np
+
+    from xir.attributes import numpy_dtype
+
+    dtype = np.dtype(dtype)
+    for element in ELEMENT_TYPES.values():
+        if numpy_dtype(element) == dtype:
+            return element
+    raise ValueError(f"numpy dtype {dtype} has no xir element type")
+
+
 def onnx_code_of(dtype) -> int:
     """The ONNX data type code of a numpy dtype (ValueError if ONNX has none)."""
     import numpy as np
