@@ -161,7 +161,7 @@ def calibrate(func, data: dict, batch_size: int = 32, progress: bool = False,
 
     batches, count = calibration_batches(func, data, batch_size, source)
     calibration = Calibration(func, methods=methods)
-    bar = _progress(progress, len(batches))
+    bar = _Progress(progress, len(batches))
     for batch in batches:
         calibration.observe_inputs(list(batch.values()))
         run_function(func, batch, observe=calibration.observe)
@@ -171,7 +171,7 @@ def calibrate(func, data: dict, batch_size: int = 32, progress: bool = False,
     return calibration
 
 
-class _progress:
+class _Progress:
     """A rich progress bar on standard error (or nothing, when ``enabled`` is false)."""
 
     def __init__(self, enabled: bool, total: int):
