@@ -13,20 +13,26 @@ images, pixels / 16):
   weights, float scales (asymmetric activations, symmetric weights: its defaults), and the same
   with power-of-two scales and zero point 0 forced through ``TensorQuantOverrides`` (each
   tensor at its non-overflow fix point, ``ActivationSymmetric`` so that ReLUs stay); both quantize the BN-folded float graph xir quantizes;
-- xir's ``quantize_module`` for each calibration method, run by the integer executor;
+- xir's ``quantize_module``: its default (diffs, CLE with power-of-two alignment, bias
+  correction), without CLE and bias correction, without bias correction, the other two
+  calibration methods, and the default with fast finetune, run by the integer executor;
 - for each: test accuracy, and the output SQNR 10·log10(Σ f² / Σ (f − q)²) of the logits q
-  against the float logits f over the test set.
+  against the float logits f over the test set;
+- for each xir row, its QDQ exports run by onnxruntime: whether the default export (DPU
+  rounding) gives the integer executor's logits bit for bit, and the share of test images whose
+  class the plain export (QuantizeLinear's ties half to even) agrees on.
 
 CLE: ``digits_dwsep`` with its batch norms folded is rescaled channel-wise (every equalizable
 pair, scales 10^U(-2, 2), seeded): the same function (logits checked), per-channel weight
-ranges 10³ and more apart. It is quantized without and with ``cle=True``.
+ranges 10³ and more apart. It is quantized with ``cle=False`` and with the default (CLE).
 
 Speed: calibration throughput (samples/s) of ``passes.calibrate.calibrate`` on light ResNet-50
-(random weights, ``light_model`` of tests/test_onnx_import.py), 16 random samples.
+(random weights, ``light_model`` of tests/test_onnx_import.py), 16 random samples; and the
+seconds ``quantize_module`` takes on them, by default and without CLE and bias correction.
 
 Bars: xir's default INT8 accuracy within 0.5 points of float and its SQNR at least
-onnxruntime's (per model); CLE: without it the rescaled model collapses (loses more than 10
-points), with it it is within 1 point of float. Where ``xir.passes.quantize`` is not importable,
+onnxruntime's (per model); the default QDQ exports bit-identical; CLE: without it the rescaled
+model collapses (loses more than 10 points), with it it is within 1 point of float. Where ``xir.passes.quantize`` is not importable,
 the xir rows say so and only float, onnxruntime and throughput are reported.
 """
 
@@ -56,7 +62,6 @@ from xir.passes.fold_bn import fold_batch_norms  # noqa: E402
 
 DIGITS = REPO_ROOT / "examples" / "digits"
 MODELS = ("digits_cnn", "digits_dwsep")
-METHODS = ("diffs", "nonoverflow", "percentile")
 CALIBRATION_SAMPLES = 200
 ACCURACY_BAR = 0.5  # points below float, xir's default method
 CLE_BAR = 1.0  # points below float, with CLE
@@ -243,18 +248,37 @@ def model_rows(name: str, data: dict, quantize_module, missing: str | None) -> l
         except Exception as e:  # an onnxruntime version without the overrides, say
             rows.append({"model": name, "scheme": label, "error": f"{type(e).__name__}: {e}"})
     if quantize_module is None:
-        return rows + [{"model": name, "scheme": f"xir {method}", "error": missing}
-                       for method in METHODS]
-    schemes = [(f"xir {m}" + (" (default)" if m == "diffs" else ""), {"method": m},
-                {"ours": m == "diffs"}) for m in METHODS]
-    schemes += [("xir diffs + bias correction", {"bias_correction": True}, {}),
-                ("xir diffs + bias correction + fast finetune",
-                 {"bias_correction": True, "fast_finetune": True}, {"corrected": True})]
-    for label, options, flags in schemes:
+        return rows + [{"model": name, "scheme": label, "error": missing}
+                       for label, _, _ in XIR_SCHEMES]
+    for label, options, flags in XIR_SCHEMES:
         quant, seconds = timed_quantize(quantize_module, module, {"input": cal}, **options)
-        rows.append(row(name, label, xir_logits(quant, x), y, float_ort, seconds=seconds,
-                        **flags))
+        logits = xir_logits(quant, x)
+        rows.append(row(name, label, logits, y, float_ort, seconds=seconds, **flags,
+                        **qdq_agreement(quant, x, logits)))
     return rows
+
+
+# label, quantize_module options, row flags; the first is the default
+XIR_SCHEMES = [
+    ("xir default (diffs, CLE, BC)", {}, {"ours": True}),
+    ("xir diffs, no CLE, no BC", {"cle": False, "bias_correction": False}, {}),
+    ("xir diffs, CLE, no BC", {"bias_correction": False}, {}),
+    ("xir nonoverflow (CLE, BC)", {"method": "nonoverflow"}, {}),
+    ("xir percentile (CLE, BC)", {"method": "percentile"}, {}),
+    ("xir default + fast finetune", {"fast_finetune": True}, {"corrected": True}),
+]
+
+
+def qdq_agreement(quant, x: np.ndarray, logits: np.ndarray) -> dict:
+    """onnxruntime on the QDQ exports of ``quant`` against the integer executor's ``logits``:
+    whether the default export (DPU rounding) is bit-identical, and the share of classes the
+    plain export (ties half to even) agrees on."""
+    from xir.frontends.onnx_qdq import export_qdq
+
+    exact = ort_logits(export_qdq(quant, dpu_rounding=True), x)
+    plain = ort_logits(export_qdq(quant, dpu_rounding=False), x)
+    return {"qdq_bit_exact": bool(np.array_equal(exact, logits)),
+            "qdq_plain_same_class": 100.0 * float((plain.argmax(1) == logits.argmax(1)).mean())}
 
 
 def cle_rows(data: dict, quantize_module, missing: str | None) -> tuple[list[dict], dict]:
@@ -271,7 +295,7 @@ def cle_rows(data: dict, quantize_module, missing: str | None) -> tuple[list[dic
         rows.append({"model": name, "scheme": "onnxruntime QDQ MinMax per-tensor",
                      "error": f"{type(e).__name__}: {e}"})
     for use_cle in (False, True):
-        label = "xir diffs, --cle" if use_cle else "xir diffs, no CLE"
+        label = "xir default (CLE)" if use_cle else "xir --no-cle"
         if quantize_module is None:
             rows.append({"model": name, "scheme": label, "error": missing})
             continue
@@ -312,9 +336,9 @@ def calibration_throughput(samples: int = 16) -> dict:
 
     module = import_onnx(model)
     _, plain = timed_quantize(quantize_module, module, data)
-    _, corrected = timed_quantize(quantize_module, module, data, bias_correction=True)
+    _, bare = timed_quantize(quantize_module, module, data, cle=False, bias_correction=False)
     return {"samples": samples, "seconds": seconds, "samples_per_s": samples / seconds,
-            "quantize_s": plain, "quantize_bias_correction_s": corrected}
+            "quantize_s": plain, "quantize_bare_s": bare}
 
 
 # -- the verdict and the table ----------------------------------------------------------------------
@@ -342,9 +366,13 @@ def verdicts(rows: list[dict]) -> list[tuple[str, bool | None]]:
                         f"{peer['sqnr_db']:.1f} dB)", bool(ours["sqnr_db"] >= peer["sqnr_db"])))
         corrected = next((r for r in mine if r.get("corrected") and "sqnr_db" in r), None)
         if peer is not None and corrected is not None:
-            out.append((f"{name}: xir + bias correction + fast finetune SQNR >= onnxruntime's "
+            out.append((f"{name}: xir default + fast finetune SQNR >= onnxruntime's "
                         f"({corrected['sqnr_db']:.1f} vs {peer['sqnr_db']:.1f} dB)",
                         bool(corrected["sqnr_db"] >= peer["sqnr_db"])))
+        exported = [r for r in mine if "qdq_bit_exact" in r]
+        if exported:
+            out.append((f"{name}: onnxruntime on every default QDQ export is bit-identical to "
+                        "the integer executor", all(r["qdq_bit_exact"] for r in exported)))
         if pow2 is not None:  # shown, not part of the bar: the peer on xir's own terms
             out.append((f"{name}: (info) xir SQNR >= onnxruntime's with 2^-fp scales "
                         f"({ours['sqnr_db']:.1f} vs {pow2['sqnr_db']:.1f} dB)",
@@ -366,7 +394,7 @@ def print_report(rows, facts, speed, checks) -> None:
 
     table = Table(title="INT8 post-training quantization, digits test set (540 images)")
     for column in ("model", "scheme", "accuracy %", "Δ vs float", "SQNR dB", "same class %",
-                   "quantize s"):
+                   "QDQ exact", "plain QDQ class %", "quantize s"):
         table.add_column(column, justify="left" if column in ("model", "scheme") else "right")
     floats: dict = {}
     for r in rows:
@@ -374,16 +402,22 @@ def print_report(rows, facts, speed, checks) -> None:
             floats.setdefault(r["model"], r["accuracy"])
     for r in rows:
         if "error" in r:
-            table.add_row(r["model"], r["scheme"], r["error"], "", "", "", "")
+            table.add_row(r["model"], r["scheme"], r["error"], "", "", "", "", "", "")
             continue
         sqnr = r.get("sqnr_db")
         table.add_row(r["model"], r["scheme"], f"{r['accuracy']:.2f}",
                       f"{r['accuracy'] - floats[r['model']]:+.2f}",
                       "" if sqnr is None else f"{sqnr:.1f}",
                       "" if "agree_with_float" not in r else f"{r['agree_with_float']:.1f}",
+                      "" if "qdq_bit_exact" not in r else ("yes" if r["qdq_bit_exact"] else "NO"),
+                      "" if "qdq_plain_same_class" not in r
+                      else f"{r['qdq_plain_same_class']:.1f}",
                       "" if "seconds" not in r else f"{r['seconds']:.1f}")
-    console = Console(width=max(Console().width, 120))
+    console = Console(width=max(Console().width, 150))
     console.print(table)
+    console.print("BC: bias correction. QDQ exact: onnxruntime on the default QDQ export gives the "
+                  "integer executor's logits bit for bit; plain QDQ class %: test images whose "
+                  "class the plain export (ties half to even) agrees on")
     console.print(f"CLE model: per-channel weight ranges up to {facts['channel_range_ratio']:.3g}x "
                   f"apart in one layer; logits changed by {facts['max_relative_logit_change']:.2g}"
                   " (relative) by the rescaling")
@@ -393,8 +427,8 @@ def print_report(rows, facts, speed, checks) -> None:
         console.print(f"calibration throughput, light ResNet-50 (random weights): "
                       f"{speed['samples_per_s']:.2f} samples/s ({speed['samples']} samples in "
                       f"{speed['seconds']:.1f} s); quantize_module on them: "
-                      f"{speed['quantize_s']:.1f} s, with bias correction "
-                      f"{speed['quantize_bias_correction_s']:.1f} s")
+                      f"{speed['quantize_s']:.1f} s by default, "
+                      f"{speed['quantize_bare_s']:.1f} s without CLE and bias correction")
     for text, ok in checks:
         console.print(f"{'PASS' if ok else 'FAIL' if ok is False else 'n/a '}  {text}")
     bars = [ok for text, ok in checks if "(info)" not in text]

@@ -8,6 +8,15 @@ for s > 0. With ``r1_i`` the range of conv1's channel ``i`` weights and ``r2_i``
 bias are divided by ``s_i``, conv2's channel ``i`` weights multiplied by it. Chains are
 equalized pair by pair, repeatedly, until the scales settle. Run ``fold-bn`` first: a batch norm
 between the two hides the pair.
+
+Equalization leaves one factor per pair free: conv1 divided by ``c`` and conv2 multiplied by it
+(every channel alike) computes the same. With power-of-two fix points that factor matters: a
+tensor whose largest value is just above a power of two (1.05, say) is quantized with half the
+resolution of one just below it, and plain CLE tends to leave every layer at such a boundary.
+After the sweeps, :func:`align_to_grid` chooses each pair's ``c`` among 2^(k/32), |k| ≤ 16 (one
+octave: the grid repeats every factor of two), minimizing the sum of the relative squared
+quantization errors (min-MSE fix point, int8) of conv1's weights, conv2's weights and, when
+calibration inputs are given, the activation between them, which ``c`` divides too.
 """
 
 from __future__ import annotations
@@ -17,9 +26,11 @@ import numpy as np
 
 from xir import attributes as A
 from xir.dialects.graph.constants import constant_attr, module_of
+from xir.dialects.quant import kernels as K
 from xir.ir import Operation
 from xir.pass_manager import Pass, register_pass
 
+from . import fixpoint
 from .dpu_rules import constant_array, is_constant, node_name, producer
 from .fusion import sole_user
 
@@ -27,6 +38,9 @@ from .fusion import sole_user
 POSITIVELY_HOMOGENEOUS = ("graph.relu", "graph.leaky_relu", "graph.max_pool2d",
                           "graph.avg_pool2d", "graph.global_avg_pool")
 TOLERANCE = 1e-6  # stop when every scale of a sweep is within this of 1
+ALIGN_FACTORS = 2.0 ** (np.arange(-16, 17) / 32)  # one octave around 1
+ALIGN_SWEEPS = 2  # a chain's pairs share layers: a second sweep lets them settle together
+ERROR_SAMPLE = 1 << 16  # values a relative error is estimated on, at most (range kept exact)
 
 
 def _weights(conv) -> np.ndarray:
@@ -104,27 +118,91 @@ def _replace(conv: Operation, index: int, array: np.ndarray, suffix: str) -> Non
             module.resources.pop(value.handle.name, None)
 
 
-def equalize(func: Operation, max_sweeps: int = 20) -> int:
-    """Equalize every pair of ``func`` until the scales settle; returns the sweeps run."""
+def equalize(func: Operation, max_sweeps: int = 20, sample: dict | None = None) -> int:
+    """Equalize every pair of ``func`` until the scales settle, then align each pair to the
+    power-of-two grid (:func:`align_to_grid`, on the activations ``sample`` gives, if any);
+    returns the sweeps run."""
     found = pairs(func)
+    sweeps = max_sweeps
     for sweep in range(1, max_sweeps + 1):
         worst = max((float(np.max(np.abs(np.log(equalize_pair(a, b))))) for a, b in found),
                     default=0.0)
         if worst <= TOLERANCE:
-            return sweep
-    return max_sweeps
+            sweeps = sweep
+            break
+    align_to_grid(func, found, sample)
+    return sweeps
+
+
+def align_to_grid(func: Operation, found: list, sample: dict | None = None) -> None:
+    """Scale each pair ``(conv1, conv2)`` by the factor of :data:`ALIGN_FACTORS` whose int8
+    power-of-two quantization loses least, relative to the signal, over conv1's weights,
+    conv2's weights and the activation between them (measured on ``sample``, the model's
+    inputs, when given)."""
+    activations = _activations_between(func, found, sample) if sample else {}
+    for _ in range(ALIGN_SWEEPS):
+        for conv1, conv2 in found:
+            w1, w2 = _weights(conv1), _weights(conv2)
+            between = activations.get(conv2)
+
+            def loss(c):
+                total = relative_error(w1 / c, False) + relative_error(w2 * c, False)
+                return total + (relative_error(between / c, True) if between is not None else 0)
+
+            c = min(ALIGN_FACTORS, key=loss)
+            if c != 1.0:
+                scale_channels(conv1, conv2, np.full(w1.shape[0], c))
+                if between is not None:
+                    activations[conv2] = between / c
+
+
+def relative_error(x: np.ndarray, activation: bool) -> float:
+    """Σ(x − Q(x))² / Σx² for int8 at the min-MSE fix point: DPU rounding for an activation,
+    STD_ROUND for weights; estimated on :func:`_sample` of ``x``."""
+    flat = _sample(x)
+    mode = K.DPU_ROUND if activation else K.STD_ROUND
+    fp = fixpoint.diffs_fp(flat, half_up=activation)
+    error = np.ldexp(K.fix(flat, fp, 8, mode), -fp) - flat
+    signal = float(np.dot(flat, flat))
+    return float(np.dot(error, error)) / signal if signal > 0 else 0.0
+
+
+def _sample(x: np.ndarray) -> np.ndarray:
+    """At most about :data:`ERROR_SAMPLE` values of ``x``, evenly strided, with its minimum and
+    maximum (which decide the fix point) always among them."""
+    flat = np.asarray(x, np.float64).reshape(-1)
+    if flat.size <= ERROR_SAMPLE:
+        return flat
+    return np.concatenate([flat[::-(-flat.size // ERROR_SAMPLE)], [flat.min(), flat.max()]])
+
+
+def _activations_between(func: Operation, found: list, sample: dict) -> dict:
+    """conv2 -> a strided sample of its input's values on the model inputs ``sample``."""
+    from xir.interpreter import run_function
+
+    wanted = {conv2.operands[0]: conv2 for _, conv2 in found}
+    seen: dict = {}
+
+    def observe(op, arrays):
+        for result, array in zip(op.results, arrays):
+            if result in wanted:
+                seen[wanted[result]] = _sample(array)
+
+    run_function(func, sample, observe=observe)
+    return seen
 
 
 @register_pass
 @attrs.frozen
 class CrossLayerEqualization(Pass):
-    """Equalize the weight ranges of consecutive convolutions (function-preserving)."""
+    """Equalize the weight ranges of consecutive convolutions and align them to the
+    power-of-two grid (function-preserving)."""
 
     name = "cle"
     sweeps: int = 20
 
     def run(self, module: Operation) -> None:
-        """Equalize every function of ``module``."""
+        """Equalize every function of ``module`` (weights only: a pass has no activations)."""
         for op in list(module.walk()):
             if op.name == "func.func" and op.regions and op.regions[0].blocks:
                 equalize(op, self.sweeps)

@@ -71,8 +71,8 @@ def _main(module):
     return entry_function(module, "main", "quantize")
 
 
-def quantize_module(module, calibration_data: dict, method: str = "diffs", cle: bool = False,
-                    batch_size: int = 32, progress: bool = False, bias_correction: bool = False,
+def quantize_module(module, calibration_data: dict, method: str = "diffs", cle: bool = True,
+                    batch_size: int = 32, progress: bool = False, bias_correction: bool = True,
                     fast_finetune: bool = False, finetune_steps: int | None = None):
     """Quantize float ``module`` (graph dialect) on ``calibration_data`` (arrays keyed by the
     model's input names, first axis = samples); returns ``(quant_module, QuantReport)``.
@@ -91,17 +91,17 @@ def quantize_module(module, calibration_data: dict, method: str = "diffs", cle: 
     folded = module.clone()
     func = _main(folded)
     fold_batch_norms(func)
-    if cle:
-        equalize(func)
-    check_weights(func)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # calibration_batches below warns once, for the caller
-        calibration = calibrate(func, calibration_data, batch_size, progress)
     batches, count = calibration_batches(func, calibration_data, batch_size)
     if not batches:
         batch = func.regions[0].blocks[0].args[0].type.shape[0]
         raise XirError(f"calibration data holds {count} samples, fewer than the model's fixed "
                        f"batch of {batch}")
+    if cle:
+        equalize(func, sample=batches[0])
+    check_weights(func)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # calibration_batches above warned once, for the caller
+        calibration = calibrate(func, calibration_data, batch_size, progress)
     _check_activations(calibration)
 
     value_map: dict = {}

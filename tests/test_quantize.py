@@ -123,15 +123,15 @@ def test_bias_correction_raises_the_output_sqnr(name, digits):
     calib, x, y = digits
     model = import_onnx(str(DIGITS / f"{name}.onnx"))
     sqnr = output_sqnr(model, x)
-    plain, _ = quantize_module(model, {"input": calib})
-    corrected, report = quantize_module(model, {"input": calib}, bias_correction=True)
+    plain, _ = quantize_module(model, {"input": calib}, bias_correction=False)
+    corrected, report = quantize_module(model, {"input": calib})  # bias correction: the default
     verify(corrected)
     assert check_dpu_legal(corrected) >= 8
     assert set(report.bias_errors) >= {"conv1", "conv2", "fc"}
     assert all(error > 0 for error in report.bias_errors.values())
     print(f"{name}: output SQNR {sqnr(plain):.2f} dB -> {sqnr(corrected):.2f} dB with bias "
           f"correction; accuracy {accuracy(corrected, x, y):.2f} %")
-    assert sqnr(corrected) >= sqnr(plain) + 1.0  # measured: +3.2 dB (cnn), +2.6 dB (dwsep)
+    assert sqnr(corrected) >= sqnr(plain) + 1.0  # measured (with CLE): +3.6 dB (cnn), +1.8 (dwsep)
     assert accuracy(corrected, x, y) >= accuracy(model, x, y) - 0.5
 
 
@@ -141,8 +141,9 @@ def test_fast_finetune_raises_the_output_sqnr_and_keeps_shifts_legal(name, digit
     calib, x, y = digits
     model = import_onnx(str(DIGITS / f"{name}.onnx"))
     sqnr = output_sqnr(model, x)
-    plain, _ = quantize_module(model, {"input": calib[:64]})
-    tuned, report = quantize_module(model, {"input": calib[:64]}, fast_finetune=True,
+    plain, _ = quantize_module(model, {"input": calib[:64]}, bias_correction=False)
+    tuned, report = quantize_module(model, {"input": calib[:64]}, bias_correction=False,
+                                    fast_finetune=True,
                                     finetune_steps=100)  # fewer steps than the default: a test
     verify(tuned)
     assert check_dpu_legal(tuned) >= 8
@@ -475,12 +476,14 @@ def test_cli_bad_calibration_file(tmp_path):
 @pytest.mark.parametrize("dpu_rounding", [False, True])
 def test_cli_onnx_export_runs_in_onnxruntime_like_the_integer_executor(tmp_path, digits,
                                                                        dpu_rounding):
+    """By default the QDQ export rounds as the DPU does (bit-identical); with
+    ``--onnx-rounding onnx`` it is plain QDQ, one LSB apart at ties."""
     import onnx
     import onnxruntime as ort
 
     calib, x, _ = digits
     np.savez(tmp_path / "calib.npz", input=calib)
-    extra = ["--onnx-dpu-rounding"] if dpu_rounding else []
+    extra = [] if dpu_rounding else ["--onnx-rounding", "onnx"]
     code, _, err = xir(["quantize", str(DIGITS / "digits_cnn.onnx"), "--calib",
                         str(tmp_path / "calib.npz"), "-o", str(tmp_path / "q.xir"),
                         "--onnx", str(tmp_path / "q.onnx"), *extra])
@@ -493,7 +496,8 @@ def test_cli_onnx_export_runs_in_onnxruntime_like_the_integer_executor(tmp_path,
     if dpu_rounding:
         assert np.array_equal(ours, theirs)
     else:  # ties round half to even in QuantizeLinear: the classes still agree
-        assert np.mean(ours.argmax(1) == theirs.argmax(1)) >= 0.999
+        assert np.mean(ours.argmax(1) == theirs.argmax(1)) >= 0.99
+        assert not np.array_equal(ours, theirs)  # the flag does change the export
 
 
 def parse_file(path):

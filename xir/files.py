@@ -1,6 +1,6 @@
-"""Writing output files: all of a file or none of it.
+"""Reading input arrays, and writing output files: all of a file or none of it.
 
-Every tool and library function that writes a user's file goes through :func:`write_atomically`
+:func:`read_npz` reads the ``.npz`` archives of model inputs and calibration samples. Every tool and library function that writes a user's file goes through :func:`write_atomically`
 (or :func:`write_files_atomically` for a file that comes with others, like an IR file and its
 weights), so an error (or an interrupt) never leaves a half-written model or IR file behind.
 """
@@ -64,3 +64,32 @@ def _write(f, content: Content) -> None:
         f.write(content)
     else:
         content(f)
+
+
+def read_npz(path: str, what: str = "inputs") -> dict:
+    """The arrays of the npz archive ``path`` by name; ``what`` names its contents in the one-line
+    XirError for a file that cannot be read."""
+    import zipfile
+
+    import numpy as np
+
+    from xir.diagnostics import XirError
+
+    def error(reason: str) -> XirError:
+        return XirError(f"cannot read {what} '{path}': {reason}")
+
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise error("no such file") from None
+    except IsADirectoryError:
+        raise error("it is a directory") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise error(f"not a valid .npz archive ({e})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # a .npy: one array, no names
+        raise error("not an .npz archive")
+    try:
+        with archive:
+            return {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise error(f"not a valid .npz archive ({e})") from None

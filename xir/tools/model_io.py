@@ -8,8 +8,10 @@ any :class:`~xir.diagnostics.XirError` (or unexpected failure) into ONE line
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import warnings
 
 from xir.tools.opt import _ENV_DEBUG, _os_reason, _Timer, _UsageError, silence_stdout
 
@@ -63,6 +65,17 @@ def command(parser, work, argv) -> int:
                    f"set {_ENV_DEBUG}=1 to see the traceback)")
     sys.stderr.write(f"{prog}: error: {one_line(message)}\n")
     return 1
+
+
+@contextlib.contextmanager
+def warnings_as_lines(where: str):
+    """Python warnings raised inside become one ``where: warning: message`` line each on
+    stderr (printed when the block ends), not Python's two-line format."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        sys.stderr.write(f"{where}: warning: {' '.join(str(warning.message).split())}\n")
 
 
 def one_line(message: str) -> str:

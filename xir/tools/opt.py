@@ -195,12 +195,15 @@ def run(args) -> int:
             e.diagnostic.filename = getattr(args, "prog", "xir-opt")
         _report(e.diagnostic)
         return 1
+    from xir.tools.model_io import warnings_as_lines
+
     chunks = split_chunks(text) if args.split_input_file else [(text, 1)]
     ok = True
     outputs = []
     for chunk, first_line in chunks:
         padded = "\n" * (first_line - 1) + chunk  # so that positions are lines of the whole file
-        output, diagnostics = process_chunk(padded, name, args, pipeline)
+        with warnings_as_lines(name):
+            output, diagnostics = process_chunk(padded, name, args, pipeline)
         if args.verify_diagnostics:
             from xir.tools.verify_diagnostics import check_diagnostics
 

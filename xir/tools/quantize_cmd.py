@@ -12,9 +12,10 @@ terminal, calibration shows a progress bar.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from xir.tools.model_io import arg_parser, command, load_module
+from xir.tools.model_io import arg_parser, command, load_module, warnings_as_lines
 
 
 def main(argv: list[str] | None = None, prog: str = "xir quantize") -> int:
@@ -27,10 +28,12 @@ def main(argv: list[str] | None = None, prog: str = "xir quantize") -> int:
     p.add_argument("--method", choices=("diffs", "nonoverflow", "percentile"), default="diffs",
                    help="how activation fix points are chosen (default: diffs, min-MSE with a "
                         "per-batch vote)")
-    p.add_argument("--cle", action="store_true",
-                   help="equalize weight ranges across layers first (cross-layer equalization)")
-    p.add_argument("--bias-correction", action="store_true",
-                   help="subtract each channel's mean quantization error from the biases")
+    p.add_argument("--cle", action=argparse.BooleanOptionalAction, default=True,
+                   help="equalize weight ranges across layers first and align them to the "
+                        "power-of-two grid (cross-layer equalization; default on)")
+    p.add_argument("--bias-correction", action=argparse.BooleanOptionalAction, default=True,
+                   help="subtract each channel's mean quantization error from the biases "
+                        "(default on)")
     p.add_argument("--fast-finetune", action="store_true",
                    help="tune each layer's int8 weights and bias against float (AdaQuant)")
     p.add_argument("--batch-size", type=int, default=32, metavar="N",
@@ -39,10 +42,11 @@ def main(argv: list[str] | None = None, prog: str = "xir quantize") -> int:
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="the quantized textual IR to write (weights go to FILE.weights)")
     p.add_argument("--onnx", metavar="FILE", help="also write the quantized model as QDQ ONNX")
-    p.add_argument("--onnx-dpu-rounding", action="store_true",
-                   help="nudge ties in the QDQ export so that onnxruntime rounds as the DPU does "
-                        "(bit-identical to xir's integer executor; biases move by half an "
-                        "accumulator step)")
+    p.add_argument("--onnx-rounding", choices=("dpu", "onnx"), default="dpu",
+                   help="dpu (default): ties in the QDQ export are nudged so that onnxruntime "
+                        "rounds as the DPU does, bit-identical to xir's integer executor; onnx: "
+                        "plain QDQ, whose QuantizeLinear rounds ties half to even (one LSB "
+                        "apart from the DPU at exact ties)")
     p.add_argument("--report", metavar="FILE",
                    help="also write the per-layer report: .json, or .html (a page with a "
                         "plot of the SQNR per layer)")
@@ -50,11 +54,8 @@ def main(argv: list[str] | None = None, prog: str = "xir quantize") -> int:
 
 
 def _work(args, timer) -> int:
-    import warnings
-
     from xir.diagnostics import XirError
-    from xir.files import write_atomically
-    from xir.tools.run_model import load_inputs
+    from xir.files import read_npz, write_atomically
 
     if args.batch_size < 1:
         raise XirError(f"--batch-size must be at least 1, not {args.batch_size}")
@@ -64,33 +65,25 @@ def _work(args, timer) -> int:
         from xir.tools.quant_report_html import check_libraries
 
         check_libraries()  # before calibrating: a missing matplotlib is one line, at once
-    export_qdq = None
-    if args.onnx is not None:
-        try:
-            from xir.frontends.onnx_qdq import export_qdq
-        except ImportError:
-            raise XirError("--onnx: the QDQ ONNX exporter is not available yet") from None
-
     from xir.passes.quantize import quantize_module
 
     with timer("Read calibration data"):
-        data = load_inputs(args.calib)
+        data = read_npz(args.calib, "calibration data")
     module = load_module(args.input, timer)
-    with timer("Quantize"), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with timer("Quantize"), warnings_as_lines(args.input):
         quantized, report = quantize_module(module, data, method=args.method, cle=args.cle,
                                             batch_size=args.batch_size,
                                             progress=sys.stderr.isatty(),
                                             bias_correction=args.bias_correction,
                                             fast_finetune=args.fast_finetune)
-    for warning in caught:
-        sys.stderr.write(f"{args.input}: warning: {' '.join(str(warning.message).split())}\n")
     with timer("Output"):
         from xir.weights import save_module
 
-        if export_qdq is not None:
+        if args.onnx is not None:
+            from xir.frontends.onnx_qdq import export_qdq
+
             onnx_bytes = export_qdq(quantized,
-                                    dpu_rounding=args.onnx_dpu_rounding).SerializeToString()
+                                    dpu_rounding=args.onnx_rounding == "dpu").SerializeToString()
         if args.report is not None and args.report.endswith(".html"):
             import os
 
@@ -100,7 +93,7 @@ def _work(args, timer) -> int:
         elif args.report is not None:
             report_text = report.to_json()
         save_module(quantized, args.output)
-        if export_qdq is not None:
+        if args.onnx is not None:
             write_atomically(args.onnx, onnx_bytes)
         if args.report is not None:
             write_atomically(args.report, report_text.encode())

@@ -28,29 +28,6 @@ def main(argv: list[str] | None = None, prog: str = "xir run") -> int:
     return command(p, _work, argv)
 
 
-def load_inputs(path: str) -> dict:
-    """The arrays of npz archive ``path`` by name (XirError, one line, if it cannot be read)."""
-    import zipfile
-
-    import numpy as np
-
-    from xir.diagnostics import XirError
-
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise XirError(f"cannot read inputs '{path}': not an .npz archive")
-            return {name: archive[name] for name in archive.files}
-    except AttributeError:  # np.load of a .npy returns an array (no context manager)
-        raise XirError(f"cannot read inputs '{path}': not an .npz archive") from None
-    except FileNotFoundError:
-        raise XirError(f"cannot read inputs '{path}': no such file") from None
-    except IsADirectoryError:
-        raise XirError(f"cannot read inputs '{path}': it is a directory") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise XirError(f"cannot read inputs '{path}': not a valid .npz archive ({e})") from None
-
-
 def output_names(func, path: str, count: int) -> list[str]:
     """The names of the ``count`` results of ``func`` (see the module docstring)."""
     if path.endswith(".onnx"):
@@ -80,12 +57,12 @@ def _work(args, timer) -> int:
 
     import numpy as np
 
-    from xir.files import write_atomically
+    from xir.files import read_npz, write_atomically
     from xir.interpreter import TensorDump, run_function
     from xir.symbols import entry_function
 
     with timer("Read inputs"):
-        inputs = load_inputs(args.inputs)
+        inputs = read_npz(args.inputs)
     module = load_module(args.input, timer)
     func = entry_function(module, args.entry)
     dump = TensorDump() if args.dump else None
