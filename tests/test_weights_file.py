@@ -245,8 +245,8 @@ def test_newer_format_version(saved):
     data[8:12] = struct.pack("<I", 2)
     weights.write_bytes(bytes(data))
     line, col = entry_position(saved, '"m.xir.weights"')
-    assert parse_error(saved) == (f"{saved}:{line}:{col}: error: weights file 'm.xir.weights' has "
-                                  f"format version 2; this xir reads version 1")
+    assert parse_error(saved) == (f"{saved}:{line}:{col}: error: 'm.xir.weights' has format "
+                                  f"version 2; this xir reads version 1")
 
 
 def test_weights_file_must_sit_beside_the_text(saved):

@@ -43,9 +43,10 @@ class StructureActions:
 
     # -- state for one parse -------------------------------------------------------------------
 
-    def reset(self, allow_unregistered: bool, filename: str):
+    def reset(self, allow_unregistered: bool, filename: str, open_weights=None):
         self.allow_unregistered = allow_unregistered
         self.filename = filename
+        self.open_weights = open_weights  # None: xir.weights.open_weights (a file beside the text)
         self.scope = _Scope(None, None)
         self.scope.block = Block()
         self.type_aliases: dict[str, T.Type] = {}
@@ -445,7 +446,7 @@ class StructureActions:
             if key not in meta:
                 raise TokenError(dialect_tok, f"'{dialect_tok}' lacks its '{key}' entry")
         try:
-            weights = W.open_weights(unquote(meta["file"]), self.filename)
+            weights = (self.open_weights or W.open_weights)(unquote(meta["file"]), self.filename)
         except W.WeightsError as e:
             raise TokenError(meta["file"], str(e)) from None
         try:

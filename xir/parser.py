@@ -157,11 +157,11 @@ class Parser:
 
     # -- parsing -------------------------------------------------------------------------------
 
-    def parse(self, text: str, filename: str, allow_unregistered: bool):
+    def parse(self, text: str, filename: str, allow_unregistered: bool, open_weights=None):
         import lark
 
         builder = self.builder
-        builder.reset(allow_unregistered, filename)
+        builder.reset(allow_unregistered, filename, open_weights)
         source = SourceFile(filename, text)
         gc_was_enabled = gc.isenabled()
         gc.disable()  # a parse allocates millions of objects and frees none: collecting is pure cost
@@ -180,6 +180,7 @@ class Parser:
                                       source=source)) from None
         finally:
             builder.scope = None
+            builder.open_weights = None
             if gc_was_enabled:
                 gc.enable()
         return _as_module(top, builder.resources)
@@ -361,12 +362,15 @@ def _thread_parser() -> Parser:
     return parser
 
 
-def parse(text: str, filename: str = "<stdin>", allow_unregistered: bool = False):
+def parse(text: str, filename: str = "<stdin>", allow_unregistered: bool = False, open_weights=None):
     """Parse a whole file of IR text into its module (a ``builtin.module`` op).
 
+    ``open_weights(name, filename)`` opens the weights file that the text's ``xir_weights`` index
+    names (default :func:`xir.weights.open_weights`: the file ``name`` beside ``filename``); a
+    container such as the ``.xmodel`` passes its own, to serve the blobs from one of its sections.
     Raises :class:`~xir.diagnostics.XirError` with a ``file:line:col`` diagnostic on bad input.
     """
-    return _thread_parser().parse(text, filename, allow_unregistered)
+    return _thread_parser().parse(text, filename, allow_unregistered, open_weights)
 
 
 def parse_type(text: str) -> T.Type:

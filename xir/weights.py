@@ -112,13 +112,19 @@ def open_weights(name: str, text_path: str) -> WeightsFile:
         raise WeightsError(f"weights file '{name}' not found next to '{text_path}'") from None
     except OSError as e:
         raise WeightsError(f"cannot read weights file '{name}': {e.strerror or e}") from None
+    return WeightsFile(path, header_id(header, f"'{name}'"), size)
+
+
+def header_id(header: bytes, label: str) -> bytes:
+    """The id in a weights header (the first bytes of a weights file or image); WeightsError,
+    naming ``label``, unless they start with the magic bytes and this xir's format version."""
     if len(header) < HEADER_SIZE or not header.startswith(MAGIC):
-        raise WeightsError(f"'{name}' is not an xir weights file")
+        raise WeightsError(f"{label} is not an xir weights file")
     _, version, file_id = _HEADER.unpack_from(header)
     if version != VERSION:
-        raise WeightsError(f"weights file '{name}' has format version {version}; "
+        raise WeightsError(f"{label} has format version {version}; "
                            f"this xir reads version {VERSION}")
-    return WeightsFile(path, file_id, size)
+    return file_id
 
 
 def parse_entry(name: str, text: str) -> tuple[int, int, int]:
