@@ -16,7 +16,11 @@ Where the export computes exactly what the quant dialect does (docs/quant.md):
 - the DPU's average-pool multiplier m / 2^s ≠ 1 / (kh · kw) is an AveragePool (padding counted)
   followed by a Mul by m · kh · kw / 2^s; ceil-mode windows are padded explicitly first;
 - the eltwise add's floor when an input is read with shift_read > 2 is Mul, Floor, Mul; the
-  fused hard sigmoid's rounding at ``hsigmoid_in`` (not clamped) is Mul, Add 0.5, Floor, Mul.
+  fused hard sigmoid's rounding at ``hsigmoid_in`` (not clamped) is Mul, Add 0.5, Floor, Mul;
+- the hard swish's inner hard sigmoid, rounded and clamped to int8 at fix point 7, is
+  HardSigmoid, then Mul, Add 0.5, Floor, Mul and Min 127/128, then a Mul by x; its float32
+  arithmetic is exact while hsigmoid_in <= 10 (the hard sigmoid's too);
+- PReLU is PRelu of the dequantized input and int8 slopes.
 
 What differs is the rounding at ties: QuantizeLinear rounds half to even, the DPU half toward +∞
 (DPU_ROUND) and ``quant.quantize`` half away from zero (STD_ROUND). Each rounded value that is
@@ -174,11 +178,20 @@ class _QdqExporter:
             return out
         if activation == "leaky_relu":
             return self.unary("LeakyRelu", x, "leaky", alpha=LEAKY_ALPHA)
-        if activation == "hard_sigmoid":
+        if activation in ("hard_sigmoid", "hard_swish"):
             if hsigmoid_in is not None:  # the fused one rounds (without clamping) first
                 x = self.floor_at(x, hsigmoid_in, half=True)
-            return self.unary("HardSigmoid", x, "hsigmoid", alpha=HSIGMOID_ALPHA,
-                              beta=HSIGMOID_BETA)
+            hsigmoid = self.unary("HardSigmoid", x, "hsigmoid", alpha=HSIGMOID_ALPHA,
+                                  beta=HSIGMOID_BETA)
+            if activation == "hard_sigmoid":
+                return hsigmoid
+            # hard swish: the hard sigmoid as int8 at fix point 7 (DPU_ROUND, clamped), times x
+            fp = K.HSWISH_HSIGMOID_FP
+            rounded = self.floor_at(hsigmoid, fp, half=True)
+            clamped = self.binary("Min", rounded, np.ldexp(float(K.INT8_MAX), -fp), "clamped")
+            out = self.tmp("hswish")
+            self.ex.node("Mul", [x, clamped], [out])
+            return out
         raise self.ex.error(f"unknown activation '{activation}'")
 
 
@@ -196,7 +209,7 @@ def _accumulating(graph_op: str, **extra):
         else:
             run_exporter(s.ex, op, EXPORTERS[graph_op], ins, [out])
         p = op.param
-        fused_in = p["hsigmoid_in"] if p["activation"] == "hard_sigmoid" else None
+        fused_in = p["hsigmoid_in"] if p["activation"] in ("hard_sigmoid", "hard_swish") else None
         return s.activation(out, p["activation"], fused_in)
     return export
 
@@ -264,6 +277,12 @@ def _standalone(s: _QdqExporter, op) -> str:
     return s.activation(s.read(op, 0), op.activation)
 
 
+def _prelu(s: _QdqExporter, op) -> str:
+    out = s.tmp("prelu")
+    s.ex.node("PRelu", [s.read(op, 0), s.read(op, 1)], [out])
+    return out
+
+
 def _resize(s: _QdqExporter, op) -> str:
     sh, sw = op.param["scales"]
     out = s.tmp("resized")
@@ -284,6 +303,8 @@ QUANT_EXPORTERS = {
     "quant.relu6": _standalone,
     "quant.leaky_relu": _standalone,
     "quant.hard_sigmoid": _standalone,
+    "quant.hard_swish": _standalone,
+    "quant.prelu": _prelu,
     "quant.add": _add,
     "quant.mul": _mul,
     "quant.concat": _reused("graph.concat"),
@@ -330,6 +351,8 @@ def rounding_grid(op) -> int | None:
     if op.name in _ACCUMULATING:
         if activation == "hard_sigmoid":
             return K.HSIGMOID_SHIFT + p["hsigmoid_in"]
+        if activation == "hard_swish":
+            return p["hsigmoid_in"] + K.HSWISH_HSIGMOID_FP
         grid = p["input_fp"] + p["weight_fp"]
         grid = grid if p["bias_fp"] is None else max(grid, p["bias_fp"])
     elif op.name in ("quant.avg_pool2d", "quant.global_avg_pool"):
@@ -343,6 +366,10 @@ def rounding_grid(op) -> int | None:
         grid, activation = p["input_fp"], op.activation
     elif op.name == "quant.hard_sigmoid":
         return K.HSIGMOID_SHIFT + p["input_fp"]
+    elif op.name == "quant.hard_swish":
+        return p["input_fp"] + K.HSWISH_HSIGMOID_FP
+    elif op.name == "quant.prelu":
+        return p["input_fp"] + p["slope_fp"]
     else:
         return None
     return grid + K.LEAKY_SHIFT if activation == "leaky_relu" else grid

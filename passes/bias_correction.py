@@ -39,7 +39,8 @@ def _channel_mean(array: np.ndarray) -> np.ndarray:
 def correctable(op) -> bool:
     """Whether ``op`` is a conv/dense with a bias whose accumulator reads as an affine value."""
     return (op is not None and op.name in ACCUMULATING and len(op.operands) >= 3
-            and op.param["activation"] != "hard_sigmoid")  # that one rounds at hsigmoid_in first
+            # these two round at hsigmoid_in first: the accumulator is not the layer's output
+            and op.param["activation"] not in ("hard_sigmoid", "hard_swish"))
 
 
 def layer_targets(layers, float_of) -> dict:

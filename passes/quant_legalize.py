@@ -17,14 +17,20 @@ can be tested on its own; :mod:`.quantize` calls them while it lowers a graph.
 - eltwise add: ``shift_read = f_k - min(f)`` <= 15 (the caller requantizes an input that is
   further off), ``shift_write = min(f) - o`` in [-15, 15] (o clamped).
 - eltwise multiply: ``Σ f - o`` in [-15, 15] (o clamped).
-- standalone relu / relu6 / leaky relu: ``i - o`` in [-15, 15] (o clamped); relu6 writes at fix
-  point 4 (see :data:`RELU6_FP`); hard sigmoid: o >= 7 and ``14 + i - o`` in [0, 31].
+- standalone relu / relu6 / leaky relu / PReLU: ``i - o`` in [-15, 15] (o clamped); relu6
+  writes at fix point 4 (see :data:`RELU6_FP`); hard sigmoid: o >= 7 and ``14 + i - o`` in
+  [0, 31]; PReLU slopes: their fix point in [0, 15] (clamped).
+- hard swish, fused (h = hsigmoid_in) or standalone (h = i): its inner hard sigmoid is written at
+  fix point 7, ``14 + h - 7`` in [0, 31] (h clamped to [-7, 24]), and ``h + 7 - o`` in [0, 15]
+  (o clamped to [h - 8, h + 7]).
 """
 
 from __future__ import annotations
 
-from xir.dialects.quant.base import (HSIGMOID_OUTPUT_FP_MIN, SHIFT_BIAS_HIGH, SHIFT_CUT,
-                                     SHIFT_HSIGMOID, SHIFT_READ, SHIFT_WRITE, shift_bias_range)
+from xir.dialects.quant.base import (HSIGMOID_OUTPUT_FP_MIN, PRELU_SLOPE_FP, SHIFT_BIAS_HIGH,
+                                     SHIFT_CUT, SHIFT_HSIGMOID, SHIFT_HSWISH, SHIFT_READ,
+                                     SHIFT_WRITE, shift_bias_range)
+from xir.dialects.quant.kernels import HSIGMOID_SHIFT, HSWISH_HSIGMOID_FP
 
 # The public DPU implementations clamp relu6 at the integer 96 = 6 · 2^4, which is 6.0 only at
 # fix point 4 (docs/quant.md): relu6 outputs are written at fix point 4 so that every engine
@@ -64,6 +70,21 @@ def hard_sigmoid_fps(h: int, o: int) -> tuple[int, int]:
     o = max(o, HSIGMOID_OUTPUT_FP_MIN)
     h = _clamp(h, o - 14 + SHIFT_HSIGMOID[0], o - 14 + SHIFT_HSIGMOID[1])
     return h, o
+
+
+def hard_swish_fps(h: int, o: int) -> tuple[int, int]:
+    """Legal ``(hsigmoid_in, output_fp)`` of a hard swish: 14 + h - 7 in [0, 31] and
+    h + 7 - o in [0, 15]."""
+    inner = HSIGMOID_SHIFT - HSWISH_HSIGMOID_FP  # shift_hsigmoid = h + inner
+    h = _clamp(h, SHIFT_HSIGMOID[0] - inner, SHIFT_HSIGMOID[1] - inner)
+    product = h + HSWISH_HSIGMOID_FP  # the fix point of x · hsigmoid(x)
+    o = _clamp(o, product - SHIFT_HSWISH[1], product - SHIFT_HSWISH[0])
+    return h, o
+
+
+def prelu_slope_fp(fp: int) -> int:
+    """A legal fix point of PReLU slopes."""
+    return _clamp(fp, *PRELU_SLOPE_FP)
 
 
 def add_output(fps, o: int) -> int:

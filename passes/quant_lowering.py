@@ -25,9 +25,10 @@ from xir.ir import Operation
 
 from . import fixpoint
 from . import quant_legalize as L
-from .dpu_rules import (LEAKY_ALPHA, constant_array, is_constant, node_name, nonlinear_type,
-                         producer)
+from .dpu_rules import constant_array, is_constant, node_name, producer
 from .fusion import sole_user
+from .quant_activations import (ACCUMULATOR_ACTIVATIONS, ELTWISE_ACTIVATIONS, activation_kind,
+                                fused_activation, is_f32, swish_pattern)
 from .quant_report import LayerReport
 
 _OWN = object()  # emit's default location: that of the op being lowered
@@ -54,42 +55,6 @@ def constant_fp(array: np.ndarray, method: str) -> int:
 def quantize_constant(array: np.ndarray, fp: int) -> np.ndarray:
     """int8 ``clamp(STD_ROUND(x · 2^fp))``."""
     return K.fix(np.asarray(array, np.float64), fp, 8, K.STD_ROUND).astype(np.int8)
-
-
-# -- fused activations ---------------------------------------------------------------------------
-
-
-_QUANT_ACTIVATION = {"relu": "relu", "relu_six": "relu6", "leaky_relu": "leaky_relu",
-                     "hsigmoid": "hard_sigmoid"}
-
-
-def activation_kind(op) -> str | None:
-    """The quant activation a graph op is (None if the DPU does not compute it)."""
-    kind = nonlinear_type(op)
-    if kind == "leaky_relu" and abs(op.param["alpha"] - LEAKY_ALPHA) >= 2e-3:
-        return None  # 0.1 is accepted and computed as 26/256, as the DPU quantizers do
-    if kind == "hsigmoid" and not (abs(op.param["alpha"] - 1 / 6) < 1e-6
-                                   and abs(op.param["beta"] - 0.5) < 1e-6):
-        return None
-    return _QUANT_ACTIVATION.get(kind)
-
-
-ACCUMULATOR_ACTIVATIONS = ("relu", "relu6", "leaky_relu", "hard_sigmoid")
-ELTWISE_ACTIVATIONS = ("relu", "leaky_relu")
-
-
-def fused_activation(op, allowed):
-    """The activation op that ``op`` absorbs (its result's only user, one the engine applies)."""
-    user = sole_user(op.results[0])
-    if user is None or not _is_f32(user.results[0] if user.results else None):
-        return None
-    kind = activation_kind(user)
-    return user if kind in allowed else None
-
-
-def _is_f32(value) -> bool:
-    return value is not None and isinstance(value.type, T.TensorType) and \
-        value.type.element_type == T.f32
 
 
 # -- the lowering --------------------------------------------------------------------------------
@@ -152,11 +117,11 @@ class Lowering:
         across the ties of concat, pooling and data movement (the smallest of the tie)."""
         ties = _UnionFind()
         for op in self.block.ops:
-            if not op.results or not _is_f32(op.results[0]):
+            if not op.results or not is_f32(op.results[0]):
                 continue
             if op.name == "graph.concat" or op.name in POOLS or op.name in LAYOUT:
                 for v in op.operands:
-                    if _is_f32(v) and not is_constant(v):
+                    if is_f32(v) and not is_constant(v):
                         ties.union(op.results[0], v)
         members: dict = {}
         for value in list(ties.parent):
@@ -285,8 +250,8 @@ class Lowering:
 
     def lower(self, op) -> bool:
         """Lower ``op``; False if it stays float."""
-        if not op.results or not _is_f32(op.results[0]) or \
-                not all(_is_f32(v) for v in op.operands):
+        if not op.results or not is_f32(op.results[0]) or \
+                not all(is_f32(v) for v in op.operands):
             return False
         name = op.name
         if name in ("graph.conv2d", "graph.conv_transpose2d"):
@@ -301,6 +266,8 @@ class Lowering:
             return self.lower_concat(op)
         if name in LAYOUT:
             return self.lower_layout(op)
+        if name == "graph.prelu":
+            return self.lower_prelu(op)
         if activation_kind(op) is not None:
             return self.lower_activation(op)
         return False
@@ -355,6 +322,11 @@ class Lowering:
         last = tail or op
         act = fused_activation(last, ACCUMULATOR_ACTIVATIONS)
         kind = activation_kind(act) if act is not None else "none"
+        absorbed = [tail, act]
+        swish = swish_pattern(last.results[0]) if act is None else None
+        if swish is not None:  # x · hard_sigmoid(x): a hard swish
+            kind, act = "hard_swish", swish[1]
+            absorbed = [tail, *swish]
         out = (act or last).results[0]
         x = self.quant(op.operands[0])
         i = self.fp_of(x)
@@ -369,6 +341,10 @@ class Lowering:
             h, o = L.hard_sigmoid_fps(self.stats_fp(last.results[0]), o)
             w, b, h = L.accumulate(i, w, b, h, b_limit)
             h, o = L.hard_sigmoid_fps(h, o)
+        elif kind == "hard_swish":
+            h, o = L.hard_swish_fps(self.stats_fp(last.results[0]), o)
+            w, b, h = L.accumulate(i, w, b, h, b_limit)
+            h, o = L.hard_swish_fps(h, o)
         else:
             if kind == "relu6":
                 o = L.RELU6_FP
@@ -390,11 +366,10 @@ class Lowering:
         shifts = {"shift_cut": cut}
         if b is not None:
             shifts["shift_bias"] = i + w - b
-        if h is not None:
-            shifts["shift_hsigmoid"] = 14 + h - o
-        for absorbed in (tail, act):
-            if absorbed is not None:
-                self.absorbed[absorbed] = op
+        shifts.update(_hsigmoid_shifts(kind, h, o))
+        for absorbed_op in absorbed:
+            if absorbed_op is not None:
+                self.absorbed[absorbed_op] = op
         self._record(LayerReport(layer_name, name, [i], o, w, b, kind, shifts), out, result)
         return True
 
@@ -501,16 +476,48 @@ class Lowering:
         return True
 
     def lower_activation(self, op) -> bool:
-        kind = activation_kind(op)
-        qx = self.quant(op.operands[0])
+        kind, x, out = activation_kind(op), op.operands[0], op.results[0]
+        swish = swish_pattern(x) if kind == "hard_sigmoid" else None
+        if swish is not None:  # x · hard_sigmoid(x): a hard swish
+            kind, out = "hard_swish", swish[1].results[0]
+            self.absorbed[swish[1]] = op
+        qx = self.quant(x)
         i = self.fp_of(qx)
-        o = L.activation_output(kind, i, self.planned_fp(op.results[0]))
+        if kind == "hard_swish":
+            h, o = L.hard_swish_fps(i, self.planned_fp(out))
+            qx, i = (qx, i) if h == i else (self.quant(x, h), h)
+        else:
+            o = L.activation_output(kind, i, self.planned_fp(out))
         name = "quant." + kind
-        result = self.emit(name, [qx], {"input_fp": i, "output_fp": o},
-                           hint=op.results[0].name_hint)
-        shift = {"shift_hsigmoid": 14 + i - o} if kind == "hard_sigmoid" else {"shift": i - o}
+        result = self.emit(name, [qx], {"input_fp": i, "output_fp": o}, hint=out.name_hint)
+        shift = _hsigmoid_shifts(kind, i, o) or {"shift": i - o}
         self._record(LayerReport(node_name(op), name, [i], o, activation=kind, shifts=shift),
-                     op.results[0], result)
+                     out, result)
+        return True
+
+    def lower_prelu(self, op) -> bool:
+        """graph.prelu with constant slopes, one per channel (axis 1) or one for all: a
+        standalone quant.prelu (the DPU applies it on its own, not fused into a conv)."""
+        x, slope, out = op.operands[0], op.operands[1], op.results[0]
+        shape = x.type.shape
+        if not is_constant(slope) or len(shape) < 2:
+            return False
+        slopes = constant_array(slope, np.float64)
+        aligned = (1,) * (len(shape) - slopes.ndim) + slopes.shape  # as it broadcasts to x
+        if slopes.size != 1 and aligned != (1, shape[1]) + (1,) * (len(shape) - 2):
+            return False  # the DPU's slopes vary along channels only
+        qx = self.quant(x)
+        i = self.fp_of(qx)
+        a = L.prelu_slope_fp(constant_fp(slopes, self.method))
+        o = L.activation_output("prelu", i, self.planned_fp(out))
+        qa = self.emit("quant.constant", [], {
+            "value": constant_attr(self.module, quantize_constant(slopes, a),
+                                   f"{node_name(op)}_qslope"),
+            "fix_point": a})
+        result = self.emit("quant.prelu", [qx, qa], {"input_fp": i, "slope_fp": a,
+                                                     "output_fp": o}, hint=out.name_hint)
+        self._record(LayerReport(node_name(op), "quant.prelu", [i], o, weight_fp=a,
+                                 activation="prelu", shifts={"shift": i + a - o}), out, result)
         return True
 
     # -- cleaning up ------------------------------------------------------------------------------
@@ -528,6 +535,16 @@ class Lowering:
         for name in list(self.module.resources):
             if name not in used:
                 del self.module.resources[name]
+
+
+def _hsigmoid_shifts(kind: str, h: int | None, o: int) -> dict:
+    """The shifts of a hard sigmoid or hard swish reading at ``h`` and writing at ``o``."""
+    if kind == "hard_sigmoid":
+        return {"shift_hsigmoid": K.shift_hsigmoid(h, o)}
+    if kind == "hard_swish":
+        return {"shift_hsigmoid": K.shift_hsigmoid(h, K.HSWISH_HSIGMOID_FP),
+                "shift_hswish": K.shift_hswish(h, o)}
+    return {}
 
 
 def _bias_of(op, x, channels: int):

@@ -30,6 +30,8 @@ SHIFT_BIAS_HIGH = 16
 SHIFT_READ = (0, 15)
 SHIFT_WRITE = (-15, 15)
 SHIFT_HSIGMOID = (0, 31)
+SHIFT_HSWISH = (0, 15)  # a 4-bit field of the public DPU's CONVINIT
+PRELU_SLOPE_FP = (0, 15)  # our assumption: the reference names no range for PReLU slopes
 HSIGMOID_OUTPUT_FP_MIN = 7  # hard sigmoid outputs [0, 1]: fp 7 gives 1.0 ≈ 127/128
 RELU6_OUTPUT_FP_MIN = -1  # 6 · 2^fp must be an integer
 

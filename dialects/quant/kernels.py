@@ -29,7 +29,8 @@ INT8_MIN, INT8_MAX = -128, 127
 LEAKY_NUMERATOR, LEAKY_SHIFT = 26, 8  # the DPU's leaky-relu slope: 26 / 2^8 = 0.1015625
 HSIGMOID_NUMERATOR, HSIGMOID_SHIFT = 2731, 14  # hard-sigmoid's 1/6 ≈ 2731 / 2^14
 HSIGMOID_CAP = 1 << 32  # the DPU clips the hard-sigmoid numerator at 2^32
-ACTIVATIONS = ("none", "relu", "relu6", "leaky_relu", "hard_sigmoid")
+HSWISH_HSIGMOID_FP = 7  # hard swish rounds its inner hard sigmoid to int8 at fix point 7
+ACTIVATIONS = ("none", "relu", "relu6", "leaky_relu", "hard_sigmoid", "hard_swish")
 
 
 # -- rounding ------------------------------------------------------------------------------------
@@ -107,7 +108,8 @@ def finish(num, shift: int, activation: str = "none", output_fp: int = 0,
     - relu6: clamp(round_shift(max(num, 0), shift), 0, 6 · 2^output_fp);
     - leaky_relu: round_shift(num · (26 if num < 0 else 2^8), shift + 8);
     - hard_sigmoid: t = round_shift(num, shift) at fix point ``hsigmoid_in``, then
-      :func:`hard_sigmoid` of t from ``hsigmoid_in`` to ``output_fp``.
+      :func:`hard_sigmoid` of t from ``hsigmoid_in`` to ``output_fp``;
+    - hard_swish: the same t, then :func:`hard_swish` of t.
     """
     num = np.asarray(num, dtype=np.int64)
     if activation == "none":
@@ -116,11 +118,12 @@ def finish(num, shift: int, activation: str = "none", output_fp: int = 0,
         q = round_shift(np.maximum(num, 0), shift)
     elif activation == "relu6":
         q = np.minimum(round_shift(np.maximum(num, 0), shift), relu6_bound(output_fp))
-    elif activation == "leaky_relu":
-        scaled = np.where(num < 0, num * LEAKY_NUMERATOR, num << LEAKY_SHIFT)
-        q = round_shift(scaled, shift + LEAKY_SHIFT)
+    elif activation == "leaky_relu":  # a PReLU with the one slope 26 / 2^8
+        return prelu(num, LEAKY_NUMERATOR, shift + LEAKY_SHIFT, LEAKY_SHIFT)
     elif activation == "hard_sigmoid":
         return hard_sigmoid(round_shift(num, shift), hsigmoid_in, output_fp)
+    elif activation == "hard_swish":
+        return hard_swish(round_shift(num, shift), hsigmoid_in, output_fp)
     else:
         raise ValueError(f"unknown activation '{activation}'")
     return clamp_int8(q)
@@ -151,6 +154,37 @@ def hard_sigmoid(t, input_fp: int, output_fp: int) -> np.ndarray:
 def shift_hsigmoid(input_fp: int, output_fp: int) -> int:
     """The hard sigmoid's shift, 14 + hsigmoid_in - output_fp."""
     return HSIGMOID_SHIFT + input_fp - output_fp
+
+
+def hard_swish(t, input_fp: int, output_fp: int) -> np.ndarray:
+    """The DPU's hard swish x · hsigmoid(x), from fix point ``input_fp`` (hsigmoid_in) to
+    ``output_fp``: the hard sigmoid of t rounded and clamped to int8 at fix point 7
+    (:func:`hard_sigmoid`, so s in [0, 127]), then one more DPU rounding of the product::
+
+        s   = hard_sigmoid(t, input_fp, 7)
+        out = clamp(round_shift(t · s, shift_hswish)),  shift_hswish = input_fp + 7 - output_fp
+    """
+    t = np.asarray(t, dtype=np.int64)
+    s = hard_sigmoid(t, input_fp, HSWISH_HSIGMOID_FP).astype(np.int64)
+    return clamp_int8(round_shift(t * s, shift_hswish(input_fp, output_fp)))
+
+
+def shift_hswish(input_fp: int, output_fp: int) -> int:
+    """The hard swish's final shift, hsigmoid_in + 7 - output_fp."""
+    return input_fp + HSWISH_HSIGMOID_FP - output_fp
+
+
+def prelu(q, slope, shift: int, slope_fp: int) -> np.ndarray:
+    """PReLU with int8 slopes a at fix point ``slope_fp`` (broadcast to ``q`` as numpy does;
+    per channel: shape (C, 1, 1)): both sides brought to the grid 2^-(input_fp + slope_fp),
+    then one DPU rounding by ``shift`` = input_fp + slope_fp - output_fp::
+
+        out = clamp(round_shift(q < 0 ? q · a : q << slope_fp, shift))
+
+    The leaky relu is the case a = 26, slope_fp = 8."""
+    q = np.asarray(q, dtype=np.int64)
+    scaled = np.where(q < 0, q * np.asarray(slope, dtype=np.int64), q << slope_fp)
+    return clamp_int8(round_shift(scaled, shift))
 
 
 # -- convolution and dense -----------------------------------------------------------------------

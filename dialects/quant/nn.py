@@ -15,13 +15,15 @@ from xir.opdef import ArrayOf, IntegerAttrOf, attr, operand, result, var_operand
 from xir.traits import Pure, SameOperandsAndResultType
 
 from . import kernels as K
-from .base import (HSIGMOID_OUTPUT_FP_MIN, I8, RELU6_OUTPUT_FP_MIN, SHIFT_CUT, SHIFT_HSIGMOID,
-                   SHIFT_WRITE, Activation, FixPoint, QuantOp, SameFixPointOp, shift_bias_range)
+from .base import (HSIGMOID_OUTPUT_FP_MIN, I8, PRELU_SLOPE_FP, RELU6_OUTPUT_FP_MIN, SHIFT_CUT,
+                   SHIFT_HSIGMOID, SHIFT_HSWISH, SHIFT_WRITE, Activation, FixPoint, QuantOp,
+                   SameFixPointOp, shift_bias_range)
 
 Positive = IntegerAttrOf(1, None)
 NonNegative = IntegerAttrOf(0, None)
 Flag = IntegerAttrOf(0, 1)
 NONE = A.StringAttr("none")
+HSIGMOID_IN_ACTIVATIONS = ("hard_sigmoid", "hard_swish")  # those that round at hsigmoid_in
 
 
 # -- convolutions and dense ----------------------------------------------------------------------
@@ -31,8 +33,8 @@ class _AccumulatingOp(QuantOp):
     """What conv, transposed conv and dense share: int8 input, weight and optional bias, their
     fix points, the output fix point and a fused activation, and the DPU's rules on them:
 
-    - shift_cut = input_fp + weight_fp - output_fp in [0, 16] (with a hard sigmoid, the
-      accumulator is first written at ``hsigmoid_in``, which replaces output_fp here);
+    - shift_cut = input_fp + weight_fp - output_fp in [0, 16] (with a hard sigmoid or a hard
+      swish, the accumulator is first written at ``hsigmoid_in``, which replaces output_fp);
     - shift_bias = input_fp + weight_fp - bias_fp in [min(0, shift_cut - 16), 16];
     - out = finish(acc + bias aligned by shift_bias, shift_cut, activation), as
       :func:`.kernels.add_bias` and :func:`.kernels.finish` define them.
@@ -47,7 +49,8 @@ class _AccumulatingOp(QuantOp):
     bias_fp = attr(FixPoint, optional=True)
     output_fp = attr(FixPoint)
     activation = attr(Activation, default=NONE)
-    hsigmoid_in = attr(FixPoint, optional=True, doc="fix point of the hard sigmoid's input")
+    hsigmoid_in = attr(FixPoint, optional=True,
+                       doc="fix point of the hard sigmoid's (or hard swish's) input")
     traits = (Pure(),)
 
     def operand_fix_points(self) -> list:
@@ -60,9 +63,10 @@ class _AccumulatingOp(QuantOp):
     @property
     def shift_cut(self) -> int:
         """input_fp + weight_fp - output_fp (hsigmoid_in in place of output_fp for a fused hard
-        sigmoid): the right shift from accumulator to result."""
+        sigmoid or hard swish): the right shift from accumulator to result."""
         p = self.param
-        target = p["hsigmoid_in"] if p["activation"] == "hard_sigmoid" else p["output_fp"]
+        fused = p["activation"] in HSIGMOID_IN_ACTIVATIONS
+        target = p["hsigmoid_in"] if fused else p["output_fp"]
         return p["input_fp"] + p["weight_fp"] - target
 
     @property
@@ -73,8 +77,10 @@ class _AccumulatingOp(QuantOp):
 
     def verify_fix_points(self) -> None:
         p = self.param
-        if p["activation"] == "hard_sigmoid":
-            verify_hard_sigmoid(self, p["hsigmoid_in"], p["output_fp"])
+        if p["activation"] in HSIGMOID_IN_ACTIVATIONS:
+            verify = verify_hard_sigmoid if p["activation"] == "hard_sigmoid" else \
+                verify_hard_swish
+            verify(self, p["hsigmoid_in"], p["output_fp"])
             cut = "input_fp + weight_fp - hsigmoid_in"
         else:
             if p["hsigmoid_in"] is not None:
@@ -123,6 +129,18 @@ def verify_hard_sigmoid(op: QuantOp, hsigmoid_in: int | None, output_fp: int) ->
                        f"output_fp = {output_fp}")
     op.check_shift("shift_hsigmoid", "14 + hsigmoid_in - output_fp",
                    K.shift_hsigmoid(hsigmoid_in, output_fp), SHIFT_HSIGMOID)
+
+
+def verify_hard_swish(op: QuantOp, hsigmoid_in: int | None, output_fp: int) -> None:
+    """The DPU's hard swish: a ``hsigmoid_in`` fix point, its inner hard sigmoid written at fix
+    point 7 (shift_hsigmoid = 14 + hsigmoid_in - 7 in [0, 31]), and
+    shift_hswish = hsigmoid_in + 7 - output_fp in [0, 15]."""
+    if hsigmoid_in is None:
+        raise op.error("has a hard_swish activation but no 'hsigmoid_in'")
+    op.check_shift("shift_hsigmoid", "14 + hsigmoid_in - 7",
+                   K.shift_hsigmoid(hsigmoid_in, K.HSWISH_HSIGMOID_FP), SHIFT_HSIGMOID)
+    op.check_shift("shift_hswish", "hsigmoid_in + 7 - output_fp",
+                   K.shift_hswish(hsigmoid_in, output_fp), SHIFT_HSWISH)
 
 
 class Conv2dOp(_AccumulatingOp):
@@ -330,5 +348,61 @@ class HardSigmoidOp(_ActivationOp):
         return [K.hard_sigmoid(x, p["input_fp"], p["output_fp"])]
 
 
+class HardSwishOp(_ActivationOp):
+    """The DPU's hard swish x · hsigmoid(x) (:func:`.kernels.hard_swish`), with ``input_fp`` as
+    hsigmoid_in: 14 + input_fp - 7 in [0, 31] and input_fp + 7 - output_fp in [0, 15]."""
+
+    name = "quant.hard_swish"
+    activation = "hard_swish"
+
+    def verify_fix_points(self) -> None:
+        p = self.param
+        verify_hard_swish(self, p["input_fp"], p["output_fp"])
+
+    def evaluate(self, x):
+        p = self.param
+        return [K.hard_swish(x, p["input_fp"], p["output_fp"])]
+
+
+class PReluOp(QuantOp):
+    """PReLU: ``x`` where positive, else ``slope · x``, with int8 slopes (one per channel,
+    shape (C, 1, 1), or one for all; numpy broadcasting as ``graph.prelu``) at ``slope_fp``:
+    clamp(round_shift(x < 0 ? x · slope : x << slope_fp, input_fp + slope_fp - output_fp))
+    (:func:`.kernels.prelu`), with input_fp - output_fp in [-15, 15] and slope_fp in [0, 15].
+    It runs on its own (the ALU), not fused into a convolution: see ``docs/quant.md``."""
+
+    name = "quant.prelu"
+    float_op = graph_nn.PReluOp
+    input = operand(I8)
+    slope = operand(I8)
+    output = result(I8)
+    input_fp = attr(FixPoint)
+    slope_fp = attr(FixPoint)
+    output_fp = attr(FixPoint)
+    traits = (Pure(),)
+
+    def operand_fix_points(self) -> list:
+        p = self.param
+        return [p["input_fp"], p["slope_fp"]]
+
+    def output_fix_point(self) -> int:
+        return self.param["output_fp"]
+
+    @property
+    def shift(self) -> int:
+        """input_fp + slope_fp - output_fp: the right shift from x · slope to the result."""
+        p = self.param
+        return p["input_fp"] + p["slope_fp"] - p["output_fp"]
+
+    def verify_fix_points(self) -> None:
+        p = self.param
+        self.check_shift("shift", "input_fp - output_fp", p["input_fp"] - p["output_fp"],
+                         SHIFT_WRITE)
+        self.check_shift("slope_fp", "slope_fp", p["slope_fp"], PRELU_SLOPE_FP)
+
+    def evaluate(self, x, slope):
+        return [K.prelu(x, slope, self.shift, self.param["slope_fp"])]
+
+
 NN_OPS = [Conv2dOp, ConvTranspose2dOp, DenseOp, MaxPool2dOp, AvgPool2dOp, GlobalAvgPoolOp,
-          ReluOp, Relu6Op, LeakyReluOp, HardSigmoidOp]
+          ReluOp, Relu6Op, LeakyReluOp, HardSigmoidOp, HardSwishOp, PReluOp]
