@@ -102,8 +102,9 @@ class _Folder:
         name = node_name(bn)
         operands = [x, self._constant(scale.reshape(channels, 1, 1, 1), f"{name}_w", bn),
                     self._constant(shift, f"{name}_b", bn)]
+        marks = {k: v for k, v in bn.attributes.items() if k.startswith("xir.")}  # inspect's
         conv = Operation.create("graph.conv2d", operands, [bn.results[0].type],
-                                attributes={"group": A.IntegerAttr(channels)},
+                                attributes={"group": A.IntegerAttr(channels), **marks},
                                 location=bn.location)
         conv.results[0].name_hint = bn.results[0].name_hint
         bn.parent.insert_before(conv, bn)

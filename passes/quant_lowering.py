@@ -32,6 +32,8 @@ from .quant_activations import (ACCUMULATOR_ACTIVATIONS, ELTWISE_ACTIVATIONS, ac
 from .quant_report import LayerReport
 
 _OWN = object()  # emit's default location: that of the op being lowered
+DEVICE = "xir.device"  # the inspect pass's discardable attribute: DPU or CPU
+BOUNDARY = ("quant.quantize", "quant.dequantize")  # host glue: no device of their own
 QUANT_OPS = {cls.name: cls for cls in [*NN_OPS, *TENSOR_OPS]}
 LAYOUT = ("graph.reshape", "graph.flatten", "graph.squeeze", "graph.unsqueeze", "graph.identity",
           "graph.pad", "graph.resize")
@@ -147,6 +149,9 @@ class Lowering:
         types = QUANT_OPS[name].infer_result_types([v.type for v in operands], attrs_)
         op = Operation.create(name, list(operands), types, attributes=attrs_,
                               location=self.before.location if location is _OWN else location)
+        device = self.before.attributes.get(DEVICE) if location is _OWN else None
+        if device is not None and name not in BOUNDARY:  # the inspector's decision follows
+            op.attributes[DEVICE] = device  # the layer's compute ops (fuse reads it)
         if hint:
             op.results[0].name_hint = hint
         self.block.insert_before(op, self.before)

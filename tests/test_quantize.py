@@ -568,3 +568,37 @@ def test_standalone_activations():
     assert kinds["relu6"] == ("quant.relu6", L.RELU6_FP)
     assert kinds["leaky"][0] == "quant.leaky_relu"
     assert all(s > 20 for s in report.output_sqnr_db), report.output_sqnr_db
+
+
+def test_the_inspectors_devices_follow_each_layer_into_the_quant_ops():
+    """``inspect`` marks graph ops with ``xir.device``; each quant compute op takes its layer's
+    mark (a standalone batch norm's goes to the depthwise conv it becomes), and the quantize /
+    dequantize boundary ops take none: they are host glue."""
+    from xir.passes.inspect import Inspect
+
+    g = Graph(1)
+    y = g.node("Conv", ["x", g.weight((8, 3, 3, 3)), g.weight((8,), 0.1)], name="c1",
+               pads=[1, 1, 1, 1])
+    y = g.node("Relu", [y], name="r1")
+    y = g.node("BatchNormalization", [y, g.weight((8,), 1.0), g.weight((8,), 0.1),
+                                      g.weight((8,), 0.1), g.const(np.ones(8, np.float32))],
+               name="bn")
+    y = g.node("Conv", [y, g.weight((4, 8, 17, 17))], name="big", pads=[8, 8, 8, 8])
+    y = g.node("Softmax", [y], name="sm", axis=1)
+    module = import_onnx(g.model({"x": [1, 3, 20, 20]}, [y]))
+    Inspect(target="B512").run(module)
+    calib = np.random.default_rng(0).random((8, 3, 20, 20), dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantized, _ = quantize_module(module, {"x": calib})
+    marks = [(op.name, str(op.location), op.attributes.get("xir.device"))
+             for op in quantized.walk() if op.name not in ("quant.constant", "graph.constant",
+                                                           "func.func", "func.return",
+                                                           "builtin.module")]
+    assert [(name, loc, None if d is None else d.value) for name, loc, d in marks] == [
+        ("quant.quantize", "None", None),
+        ("quant.conv2d", 'loc("c1")', "DPU"),  # relu r1 fused
+        ("quant.conv2d", 'loc("bn")', "DPU"),  # after the relu: a depthwise conv of its own
+        ("quant.conv2d", 'loc("big")', "CPU"),  # a 17x17 kernel is beyond the DPU
+        ("quant.dequantize", 'loc("sm")', None),
+        ("graph.softmax", 'loc("sm")', "CPU")]
