@@ -40,7 +40,7 @@ POSITIVELY_HOMOGENEOUS = ("graph.relu", "graph.leaky_relu", "graph.max_pool2d",
 TOLERANCE = 1e-6  # stop when every scale of a sweep is within this of 1
 ALIGN_FACTORS = 2.0 ** (np.arange(-16, 17) / 32)  # one octave around 1
 ALIGN_SWEEPS = 2  # a chain's pairs share layers: a second sweep lets them settle together
-ERROR_SAMPLE = 1 << 16  # values a relative error is estimated on, at most (range kept exact)
+ERROR_SAMPLE = 1 << 13  # values a relative error is estimated on, at most (range kept exact)
 
 
 def _weights(conv) -> np.ndarray:
@@ -142,7 +142,8 @@ def align_to_grid(func: Operation, found: list, sample: dict | None = None) -> N
     activations = _activations_between(func, found, sample) if sample else {}
     for _ in range(ALIGN_SWEEPS):
         for conv1, conv2 in found:
-            w1, w2 = _weights(conv1), _weights(conv2)
+            # samples keep each tensor's extremes, and scaling by c > 0 commutes with sampling
+            w1, w2 = _sample(_weights(conv1)), _sample(_weights(conv2))
             between = activations.get(conv2)
 
             def loss(c):
@@ -151,7 +152,7 @@ def align_to_grid(func: Operation, found: list, sample: dict | None = None) -> N
 
             c = min(ALIGN_FACTORS, key=loss)
             if c != 1.0:
-                scale_channels(conv1, conv2, np.full(w1.shape[0], c))
+                scale_channels(conv1, conv2, np.full(conv1.operands[1].type.shape[0], c))
                 if between is not None:
                     activations[conv2] = between / c
 
@@ -162,7 +163,7 @@ def relative_error(x: np.ndarray, activation: bool) -> float:
     flat = _sample(x)
     mode = K.DPU_ROUND if activation else K.STD_ROUND
     fp = fixpoint.diffs_fp(flat, half_up=activation)
-    error = np.ldexp(K.fix(flat, fp, 8, mode), -fp) - flat
+    error = K.fix(flat, fp, 8, mode) * 2.0 ** -fp - flat
     signal = float(np.dot(flat, flat))
     return float(np.dot(error, error)) / signal if signal > 0 else 0.0
 
