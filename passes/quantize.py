@@ -30,6 +30,7 @@ float round trip otherwise. The report lists every requantization.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 
@@ -73,59 +74,68 @@ def _main(module):
 
 def quantize_module(module, calibration_data: dict, method: str = "diffs", cle: bool = True,
                     batch_size: int = 32, progress: bool = False, bias_correction: bool = True,
-                    fast_finetune: bool = False, finetune_steps: int | None = None):
+                    fast_finetune: bool = False, finetune_steps: int | None = None,
+                    phase=None):
     """Quantize float ``module`` (graph dialect) on ``calibration_data`` (arrays keyed by the
     model's input names, first axis = samples); returns ``(quant_module, QuantReport)``.
     ``module`` itself is not changed. Bad calibration data or non-finite weights raise
-    XirError; fewer than 100 samples is a warning."""
+    XirError; fewer than 100 samples is a warning. ``phase(name)``, if given, returns a context
+    manager wrapped around each step (fold-bn, cle, calibrate, lower, bias-correction,
+    fast-finetune, measure): the compile command and its benchmark time them so."""
     from xir.interpreter import run_function
     from xir.verifier import verify
 
     from .cle import equalize
     from .fold_bn import fold_batch_norms
 
+    step = phase or (lambda name: contextlib.nullcontext())
     if method not in METHODS:
         raise XirError(f"unknown calibration method '{method}' (expects one of "
                        f"{', '.join(METHODS)})")
     check_weights(_main(module))
-    folded = module.clone()
-    func = _main(folded)
-    fold_batch_norms(func)
-    batches, count = calibration_batches(func, calibration_data, batch_size)
+    with step("fold-bn"):
+        folded = module.clone()
+        func = _main(folded)
+        fold_batch_norms(func)
+        batches, count = calibration_batches(func, calibration_data, batch_size)
     if not batches:
         batch = func.regions[0].blocks[0].args[0].type.shape[0]
         raise XirError(f"calibration data holds {count} samples, fewer than the model's fixed "
                        f"batch of {batch}")
     if cle:
-        equalize(func, sample=batches[0])
+        with step("cle"):
+            equalize(func, sample=batches[0])
     check_weights(func)
-    with warnings.catch_warnings():
+    with step("calibrate"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # calibration_batches above warned once, for the caller
         calibration = calibrate(func, calibration_data, batch_size, progress)
     _check_activations(calibration)
 
-    value_map: dict = {}
-    quantized = folded.clone(value_map)
-    float_of = {new: old for old, new in value_map.items()}
-    report = QuantReport(method, count)
-    lowering = Lowering(quantized, _main(quantized), calibration, float_of, method, report)
-    lowering.run()
-    verify(quantized)
+    with step("lower"):
+        value_map: dict = {}
+        quantized = folded.clone(value_map)
+        float_of = {new: old for old, new in value_map.items()}
+        report = QuantReport(method, count)
+        lowering = Lowering(quantized, _main(quantized), calibration, float_of, method, report)
+        lowering.run()
+        verify(quantized)
     if bias_correction:
         from .bias_correction import correct_biases
 
-        report.bias_errors = correct_biases(func, _main(quantized), lowering.layers, float_of,
-                                            batches)
-        verify(quantized)
+        with step("bias-correction"):
+            report.bias_errors = correct_biases(func, _main(quantized), lowering.layers,
+                                                float_of, batches)
+            verify(quantized)
     if fast_finetune:
+        from .fast_finetune import STEPS
         from .fast_finetune import fast_finetune as tune
 
-        from .fast_finetune import STEPS
-
-        report.finetune_left = tune(func, _main(quantized), lowering.layers, float_of, batches,
-                                    steps=finetune_steps or STEPS)
-        verify(quantized)
-    _measure(func, _main(quantized), lowering, float_of, batches, report, run_function)
+        with step("fast-finetune"):
+            report.finetune_left = tune(func, _main(quantized), lowering.layers, float_of,
+                                        batches, steps=finetune_steps or STEPS)
+            verify(quantized)
+    with step("measure"):
+        _measure(func, _main(quantized), lowering, float_of, batches, report, run_function)
     return quantized, report
 
 

@@ -18,13 +18,8 @@ import sys
 from xir.tools.model_io import arg_parser, command, load_module, warnings_as_lines
 
 
-def main(argv: list[str] | None = None, prog: str = "xir quantize") -> int:
-    """Run ``xir quantize``; returns the exit status."""
-    p = arg_parser(prog, "Quantize a float model to INT8 with power-of-two scales (quant dialect).")
-    p.add_argument("input", help="the float model: .onnx or textual IR (.xir)")
-    p.add_argument("--calib", required=True, metavar="NPZ",
-                   help="calibration samples: one array per model input, keyed by its name, "
-                        "the first axis indexing samples")
+def add_quantize_options(p) -> None:
+    """The options that steer quantization (``xir quantize`` and ``xir compile`` share them)."""
     p.add_argument("--method", choices=("diffs", "nonoverflow", "percentile"), default="diffs",
                    help="how activation fix points are chosen (default: diffs, min-MSE with a "
                         "per-batch vote)")
@@ -39,6 +34,28 @@ def main(argv: list[str] | None = None, prog: str = "xir quantize") -> int:
     p.add_argument("--batch-size", type=int, default=32, metavar="N",
                    help="calibration batch size (default 32; a model with a fixed batch size "
                         "uses that instead)")
+
+
+def quantize_options(args) -> dict:
+    """quantize_module's keyword arguments from parsed :func:`add_quantize_options` options
+    (XirError for a bad batch size)."""
+    from xir.diagnostics import XirError
+
+    if args.batch_size < 1:
+        raise XirError(f"--batch-size must be at least 1, not {args.batch_size}")
+    return {"method": args.method, "cle": args.cle, "bias_correction": args.bias_correction,
+            "fast_finetune": args.fast_finetune, "batch_size": args.batch_size,
+            "progress": sys.stderr.isatty()}
+
+
+def main(argv: list[str] | None = None, prog: str = "xir quantize") -> int:
+    """Run ``xir quantize``; returns the exit status."""
+    p = arg_parser(prog, "Quantize a float model to INT8 with power-of-two scales (quant dialect).")
+    p.add_argument("input", help="the float model: .onnx or textual IR (.xir)")
+    p.add_argument("--calib", required=True, metavar="NPZ",
+                   help="calibration samples: one array per model input, keyed by its name, "
+                        "the first axis indexing samples")
+    add_quantize_options(p)
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="the quantized textual IR to write (weights go to FILE.weights)")
     p.add_argument("--onnx", metavar="FILE", help="also write the quantized model as QDQ ONNX")
@@ -57,8 +74,7 @@ def _work(args, timer) -> int:
     from xir.diagnostics import XirError
     from xir.files import read_npz, write_atomically
 
-    if args.batch_size < 1:
-        raise XirError(f"--batch-size must be at least 1, not {args.batch_size}")
+    options = quantize_options(args)
     if args.report is not None and not args.report.endswith((".json", ".html")):
         raise XirError(f"--report: '{args.report}' should end in .json or .html")
     if args.report is not None and args.report.endswith(".html"):
@@ -71,11 +87,7 @@ def _work(args, timer) -> int:
         data = read_npz(args.calib, "calibration data")
     module = load_module(args.input, timer)
     with timer("Quantize"), warnings_as_lines(args.input):
-        quantized, report = quantize_module(module, data, method=args.method, cle=args.cle,
-                                            batch_size=args.batch_size,
-                                            progress=sys.stderr.isatty(),
-                                            bias_correction=args.bias_correction,
-                                            fast_finetune=args.fast_finetune)
+        quantized, report = quantize_module(module, data, **options)
     with timer("Output"):
         from xir.weights import save_module
 
