@@ -13,7 +13,7 @@ from xir.dialect import Dialect
 from xir.ir import Operation, Region
 from xir.opdef import (AnyType, ArrayOf, OfClass, StringAttrC, StringOf, SymbolRefC, TypeAttrC,
                        prop, region, var_operand, var_result)
-from xir.traits import HasParent, IsolatedFromAbove, IsTerminator, ReturnLike
+from xir.traits import HasParent, IsolatedFromAbove, IsTerminator, ReturnLike, SymbolTable
 
 
 class FuncOp(Operation):
@@ -95,6 +95,22 @@ class CallOp(Operation):
     args = var_operand(AnyType)
     outputs = var_result(AnyType)
     callee = prop(SymbolRefC)
+
+    def evaluate(self, *args):
+        """Run the callee, looked up from the nearest enclosing symbol table, on ``args`` with
+        the reference interpreter; its results."""
+        from xir.interpreter import run_function
+        from xir.symbols import resolve_symbol
+
+        ref, scope, callee = self.callee, self.parent_op, None
+        while scope is not None and callee is None:
+            if scope.definition is not None and scope.definition.has_trait(SymbolTable):
+                callee = resolve_symbol(scope, ref)
+            scope = scope.parent_op
+        if callee is None or callee.name != "func.func" or callee.is_declaration:
+            what = "a function with a body" if callee is not None else "defined"
+            raise self.error(f"calls {ref}, which is not {what}")
+        return run_function(callee, list(args))
 
 
 FUNC = Dialect("func", [FuncOp, ReturnOp, CallOp], "Functions, calls and returns.")

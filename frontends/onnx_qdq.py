@@ -29,8 +29,9 @@ DPU_ROUND tie x + 1/2 with x = floor even, one LSB closer to zero for a STD_ROUN
 with x even; every other value is bit-identical. A one-LSB
 difference in one layer then propagates through the layers after it like any small input change
 (on the digits CNNs: up to 6 LSBs on a logit, the class unchanged on 99.6-100 % of the test
-images). ``export_qdq(..., dpu_rounding=True)`` adds half a grid step before each rounding
-QuantizeLinear so that ties cannot occur, and onnxruntime then matches the executor bit for bit.
+images). ``export_qdq(..., dpu_rounding=True)``, the default, adds half a grid step before each
+rounding QuantizeLinear so that ties cannot occur, and onnxruntime then matches the executor bit
+for bit; ``dpu_rounding=False`` gives the plain QDQ pattern.
 """
 
 from __future__ import annotations
@@ -292,6 +293,12 @@ def _resize(s: _QdqExporter, op) -> str:
     return out
 
 
+def _transpose(s: _QdqExporter, op, perm) -> str:
+    out = s.tmp("transposed")
+    s.ex.node("Transpose", [s.read(op, 0)], [out], perm=list(perm))
+    return out
+
+
 QUANT_EXPORTERS = {
     "quant.conv2d": _accumulating("graph.conv2d"),
     "quant.conv_transpose2d": _accumulating("graph.conv_transpose2d"),
@@ -312,6 +319,9 @@ QUANT_EXPORTERS = {
     "quant.flatten": _reused("graph.flatten"),
     "quant.pad": _reused("graph.pad"),
     "quant.resize": _resize,
+    # the dpu dialect's layout changes at the DPU's boundaries (a CPU subgraph may hold them)
+    "dpu.to_nhwc": lambda s, op: _transpose(s, op, (0, 2, 3, 1)),
+    "dpu.to_nchw": lambda s, op: _transpose(s, op, (0, 3, 1, 2)),
 }
 
 
@@ -375,13 +385,14 @@ def rounding_grid(op) -> int | None:
     return grid + K.LEAKY_SHIFT if activation == "leaky_relu" else grid
 
 
-def export_qdq(module, opset: int = 17, dpu_rounding: bool = False):
+def export_qdq(module, opset: int = 17, dpu_rounding: bool = True):
     """Export a quant-dialect module (its ``func.func @main``; graph-dialect ops may remain) as
     an ONNX QDQ ``onnx.ModelProto`` that ``onnx.checker`` accepts and onnxruntime runs.
 
     Every int8 tensor at fix point fp is a QuantizeLinear/DequantizeLinear pair with scale
     2^-fp and zero point int8 0; see the module docstring for what is exact and what differs
-    (ties round half to even in QuantizeLinear). With ``dpu_rounding``, each op that rounds
+    (ties round half to even in QuantizeLinear). With ``dpu_rounding`` (the default), each op
+    that rounds
     adds half a step of its exact result's grid 2^-g (:func:`rounding_grid`) before its output
     QuantizeLinear: no value is then a tie, and half to even of x + 2^-(g+1) is the DPU's
     half-up of x, so onnxruntime reproduces the executor bit for bit while the value fits

@@ -93,7 +93,7 @@ class InspectionReport:
         return groups
 
     def summary(self) -> Summary:
-        """Counts per device, the subgraph count (connected runs of one device), MAC shares."""
+        """Counts per device, the subgraph count (the partitioner's regions), MAC shares."""
         ops = {d: sum(1 for n in self.nodes if n.device == d) for d in DEVICES}
         macs = {d: sum(n.macs for n in self.nodes if n.device == d) for d in (DPU, CPU)}
         total = macs[DPU] + macs[CPU]
@@ -101,22 +101,13 @@ class InspectionReport:
                        dpu_mac_fraction=round(macs[DPU] / total, 6) if total else 0.0)
 
     def _subgraphs(self) -> dict[str, int]:
-        # union-find over the edges that join two nodes of the same (non-USER) device
-        parent = {n.name: n.name for n in self.nodes}
+        # the regions the partitioner cuts (maximal one-device regions with no cycle between
+        # them); model inputs (USER) are sources, not regions
+        from .regions import Node, grow_regions
 
-        def root(x: str) -> str:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
-        device = {n.name: n.device for n in self.nodes}
-        for n in self.nodes:
-            for i in n.inputs:
-                if i in device and device[i] == n.device != USER:
-                    parent[root(i)] = root(n.name)
-        roots = {d: {root(n.name) for n in self.nodes if n.device == d} for d in (DPU, CPU)}
-        return {d: len(r) for d, r in roots.items()}
+        regions = grow_regions(Node(n.name, n.device, n.inputs) for n in self.nodes
+                               if n.device != USER)
+        return {d: regions.count(d) for d in (DPU, CPU)}
 
     def to_json(self) -> dict:
         """The whole report as JSON data (see the module docstring for the shape)."""

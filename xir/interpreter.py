@@ -21,6 +21,7 @@ from xir.diagnostics import XirError
 from xir.ir import Operation
 
 Observer = Callable[[Operation, list], None]
+Evaluator = Callable[[Operation, list], list]
 
 
 def _describe(array: np.ndarray) -> str:
@@ -81,20 +82,24 @@ def _bind_inputs(func_op: Operation, inputs) -> list[np.ndarray]:
 
 
 def run_function(func_op: Operation, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray],
-                 observe: Observer | None = None) -> list[np.ndarray]:
+                 observe: Observer | None = None,
+                 evaluators: Mapping[str, Evaluator] | None = None) -> list[np.ndarray]:
     """Run the body of ``func_op`` (a function with one block) on ``inputs`` and return the
     arrays its terminator returns.
 
     ``inputs`` maps argument names (the entry block arguments' names) to arrays, or lists them
     in order; a missing input or one of the wrong shape or dtype is an XirError. An op without
     numpy semantics is an XirError naming the op and its location. ``observe(op, outputs)`` is
-    called after every op that produces values.
+    called after every op that produces values. ``evaluators`` maps op names to functions
+    ``evaluator(op, operand_arrays) -> list[array]`` run instead of those ops' own semantics
+    (a runner dispatching ``func.call`` to its devices).
     """
-    return run_lockstep(func_op, [inputs], observe)[0]
+    return run_lockstep(func_op, [inputs], observe, evaluators=evaluators)[0]
 
 
 def run_lockstep(func_op: Operation, input_sets: Sequence, observe: Observer | None = None,
-                 before: Callable | None = None) -> list[list[np.ndarray]]:
+                 before: Callable | None = None,
+                 evaluators: Mapping[str, Evaluator] | None = None) -> list[list[np.ndarray]]:
     """Run ``func_op`` on several input sets side by side, op by op (see :func:`run_function`);
     the outputs of each set.
 
@@ -112,7 +117,7 @@ def run_lockstep(func_op: Operation, input_sets: Sequence, observe: Observer | N
             before(op, operand_sets)
             operand_sets = [_operands(op, env, late_constants=True) for env in envs]
         for env, operands in zip(envs, operand_sets):
-            outputs = _evaluate(op, operands)
+            outputs = _evaluate(op, operands, evaluators)
             for result, value in zip(op.results, outputs):
                 env[result] = value
             if observe is not None:
@@ -162,12 +167,13 @@ def _operands(op: Operation, env: dict, late_constants: bool = False) -> list:
     return values
 
 
-def _evaluate(op: Operation, operands: list) -> list:
+def _evaluate(op: Operation, operands: list, evaluators=None) -> list:
+    custom = evaluators.get(op.name) if evaluators else None
     evaluate = getattr(op, "evaluate", None)
-    if evaluate is None:
+    if custom is None and evaluate is None:
         raise op.error("has no evaluate method: the interpreter cannot run it")
     try:
-        outputs = list(evaluate(*operands))
+        outputs = list(custom(op, operands) if custom is not None else evaluate(*operands))
     except NotImplementedError as e:
         raise op.error(f"cannot be interpreted: {e}") from None
     except (ValueError, TypeError, IndexError, ArithmeticError) as e:

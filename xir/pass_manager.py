@@ -94,11 +94,14 @@ def pass_options(cls: type[Pass]) -> list[PassOption]:
 
 
 def pass_help(cls: type[Pass]) -> str:
-    """A help entry for ``cls``: its name and summary, then one line per option."""
+    """A help entry for ``cls``: its name and summary, one line per option, then the class's
+    ``help_details`` text, if it has one."""
     lines = [f"{cls.name}  {cls.summary}".rstrip()]
     for o in pass_options(cls):
         lines.append(f"    {o.name}={OPTION_TYPES[o.type]} (default {_format_value(o.default)})"
                      + (f"  {o.help}" if o.help else ""))
+    details = getattr(cls, "help_details", "")  # a pass's longer help (e.g. fuse's rule table)
+    lines.extend(f"    {line}".rstrip() for line in details.splitlines())
     return "\n".join(lines)
 
 

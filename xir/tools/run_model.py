@@ -1,12 +1,17 @@
-"""``xir run model.{onnx,xir} --input in.npz -o out.npz``: run a model with the reference
-interpreter.
+"""``xir run model.{onnx,xir,xmodel} --input in.npz -o out.npz``: run a model.
+
+An ``.onnx`` or textual-IR model runs with the reference interpreter. A compiled ``.xmodel``
+(:mod:`xir.backend.xmodel`) runs with :class:`xir.backend.runner.Runner`: host glue by the
+interpreter, DPU subgraphs by the dpu dialect's integer executor, CPU subgraphs by onnxruntime
+(default) or numpy (``--cpu numpy``); see docs/runner.md.
 
 The keys of ``in.npz`` are the model's input names (the ONNX names, for an imported model); the
 keys of ``out.npz`` are its output names: the ONNX graph's output names for a ``.onnx`` model,
 else each returned value's ``xir.name`` result attribute or SSA name, else ``output<i>``. A
 missing, extra or ill-shaped input is one line ``error: input 'x': ...`` and no output file.
 ``--dump layers.npz`` also writes every op's outputs keyed by node name (see
-:class:`xir.interpreter.TensorDump`).
+:class:`xir.interpreter.TensorDump`); for an ``.xmodel``, ``--dump DIR`` writes every tensor that
+crosses a subgraph boundary as ``DIR/<subgraph>.in<k>.npy`` and ``DIR/<subgraph>.out<k>.npy``.
 """
 
 from __future__ import annotations
@@ -16,15 +21,20 @@ from xir.tools.model_io import arg_parser, command, load_module
 
 def main(argv: list[str] | None = None, prog: str = "xir run") -> int:
     """Run ``xir run``; returns the exit status."""
-    p = arg_parser(prog, "Run a model (ONNX or textual IR) with the reference interpreter.")
-    p.add_argument("input", help="the model: .onnx (imported first) or textual IR")
+    p = arg_parser(prog, "Run a model: ONNX or textual IR with the reference interpreter, a "
+                         "compiled .xmodel with the runner (DPU and CPU subgraphs).")
+    p.add_argument("input", help="the model: .onnx (imported first), textual IR or .xmodel")
     p.add_argument("--input", dest="inputs", required=True, metavar="NPZ",
                    help="an .npz archive holding one array per model input, keyed by its name")
     p.add_argument("-o", "--output", required=True, metavar="NPZ",
                    help="the .npz archive to write the outputs to (written only on success)")
     p.add_argument("--entry", default="main", help="the function to run (default: main)")
-    p.add_argument("--dump", metavar="NPZ",
-                   help="also write every op's outputs to this .npz, keyed by node name")
+    p.add_argument("--dump", metavar="NPZ|DIR",
+                   help="also write every op's outputs to this .npz, keyed by node name; for an "
+                        ".xmodel, every subgraph boundary tensor to DIR/<subgraph>.<in|out><k>.npy")
+    p.add_argument("--cpu", choices=("onnxruntime", "numpy"),
+                   help="what runs the CPU subgraphs of an .xmodel (default: onnxruntime)")
+    p.set_defaults(prog=prog)
     return command(p, _work, argv)
 
 
@@ -53,14 +63,15 @@ def output_names(func, path: str, count: int) -> list[str]:
 
 
 def _work(args, timer) -> int:
-    import io
-
-    import numpy as np
-
-    from xir.files import read_npz, write_atomically
+    from xir.files import read_npz
     from xir.interpreter import TensorDump, run_function
     from xir.symbols import entry_function
 
+    if args.input.endswith(".xmodel"):
+        return _run_xmodel(args, timer)
+    if args.cpu is not None:
+        raise _usage("--cpu applies to compiled .xmodel models only, not to "
+                     f"'{args.input}'")
     with timer("Read inputs"):
         inputs = read_npz(args.inputs)
     module = load_module(args.input, timer)
@@ -69,12 +80,66 @@ def _work(args, timer) -> int:
     with timer("Interpret"):
         outputs = run_function(func, inputs, observe=dump)
     with timer("Output"):
-        names = output_names(func, args.input, len(outputs))
-        archives = [(args.output, dict(zip(names, (np.asarray(o) for o in outputs))))]
+        archives = [(args.output, _named(func, args.input, outputs))]
         if dump is not None:
             archives.append((args.dump, dump.tensors))
-        for path, arrays in archives:
-            buffer = io.BytesIO()
-            np.savez(buffer, **arrays)
-            write_atomically(path, buffer.getvalue())
+        _write_archives(archives)
     return 0
+
+
+def _run_xmodel(args, timer) -> int:
+    """``xir run model.xmodel``: the runner on the verified module of the file."""
+    from xir.backend.runner import Runner, boundary_files
+    from xir.backend.xmodel import read_xmodel
+    from xir.files import read_npz, write_files_atomically
+    from xir.tools.model_io import warnings_as_lines
+    from xir.verifier import verify
+
+    with timer("Read inputs"):
+        inputs = read_npz(args.inputs)
+    with timer("Read .xmodel"):
+        xmodel = read_xmodel(args.input)
+    with timer("(V) verifier"):
+        verify(xmodel.module)
+    boundary = {} if args.dump else None
+    with warnings_as_lines(args.prog):
+        runner = Runner(xmodel.module, cpu=args.cpu or "onnxruntime", entry=args.entry,
+                        xmodel=xmodel)
+        with timer("Run"):
+            outputs = runner.run(inputs, boundary)
+    with timer("Output"):
+        files = [(args.output, _npz(_named(runner.main, args.input, outputs)))]
+        if boundary is not None:
+            files += boundary_files(args.dump, boundary)
+        write_files_atomically(files)
+    return 0
+
+
+def _usage(message: str):
+    from xir.tools.opt import _UsageError
+
+    return _UsageError(message)
+
+
+def _named(func, path: str, outputs: list) -> dict:
+    import numpy as np
+
+    names = output_names(func, path, len(outputs))
+    return dict(zip(names, (np.asarray(o) for o in outputs)))
+
+
+def _npz(arrays: dict) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _write_archives(archives: list) -> None:
+    """Write each ``(path, arrays)`` as an .npz archive (atomically, all or none)."""
+    from xir.files import write_files_atomically
+
+    write_files_atomically([(path, _npz(arrays)) for path, arrays in archives])

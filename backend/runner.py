@@ -1,0 +1,339 @@
+"""The runner: a partitioned module run whole, each subgraph on the executor of its device.
+
+A partitioned module's ``@main`` holds host glue (``quant.quantize``, ``quant.dequantize``, layout
+changes) and one ``func.call`` per subgraph; each subgraph is a private ``func.func`` whose
+``xir.device`` attribute says where it runs::
+
+    %q = "quant.quantize"(%input) {fix_point = 5} : ...
+    %r = "func.call"(%q) <{callee = @subgraph_dpu_0}> : ...      xir.device = "DPU"
+    %s = "func.call"(%r) <{callee = @subgraph_cpu_1}> : ...      xir.device = "CPU"
+
+:class:`Runner` walks ``@main`` with the reference interpreter (:mod:`xir.interpreter`: input
+checks, glue ops, value bookkeeping) and hands every ``func.call`` to the executor of its
+callee's device:
+
+- ``DPU``: an executor of :data:`DPU_EXECUTORS` (``ref``, the reference interpreter on the
+  subgraph, i.e. the integer semantics of its ops; the simulator plugs in by name);
+- ``CPU``: an executor of :data:`CPU_EXECUTORS`: ``onnxruntime`` (the subgraph exported to ONNX,
+  QDQ with DPU rounding when it holds quant ops, one cached session per subgraph) or ``numpy``
+  (the reference interpreter). A subgraph onnxruntime cannot run falls back to ``numpy`` with
+  one warning naming it;
+- ``USER``, or no ``xir.device``: the reference interpreter.
+
+An executor is made once per subgraph by a factory ``factory(func_op, runner)`` and then called
+with the subgraph's argument arrays; it returns its result arrays, which the runner checks
+against the call's result types.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Callable
+
+import numpy as np
+
+from xir import attributes as A
+from xir import types as T
+from xir.attributes import numpy_dtype
+from xir.diagnostics import XirError, first_line
+from xir.interpreter import run_function
+from xir.ir import Block, Operation, Region
+from xir.symbols import SymbolTable, entry_function, resolve_symbol, symbol_name
+
+DEVICE_ATTR = "xir.device"
+Executor = Callable[[list], list]
+ExecutorFactory = Callable[[Operation, "Runner"], Executor]
+
+
+# -- executors -------------------------------------------------------------------------------------
+
+
+class ReferenceExecutor:
+    """A subgraph run by the reference interpreter: the numpy semantics of its ops (the quant
+    and dpu dialects' integer executor for their ops). Calls inside it go back to ``runner``."""
+
+    def __init__(self, func_op: Operation, runner: "Runner | None" = None):
+        self.func_op = func_op
+        self.evaluators = {"func.call": runner._call} if runner is not None else None
+
+    def __call__(self, arrays: list) -> list:
+        return run_function(self.func_op, list(arrays), evaluators=self.evaluators)
+
+
+class OnnxUnsupported(Exception):
+    """A subgraph that onnxruntime cannot run (the exporter or onnxruntime refuses it)."""
+
+
+class OnnxRuntimeExecutor:
+    """A CPU subgraph run by onnxruntime on its ONNX export (:func:`subgraph_onnx`), one
+    session per subgraph made when the executor is. Raises :class:`OnnxUnsupported` if the
+    subgraph cannot be exported or loaded."""
+
+    def __init__(self, func_op: Operation, runner: "Runner | None" = None):
+        self.func_op = func_op
+        model, self.input_fps = subgraph_onnx(func_op)
+        try:
+            self.session = new_session(model.SerializeToString())
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise OnnxUnsupported(f"onnxruntime cannot load its export: {first_line(e)}") from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, arrays: list) -> list:
+        feeds = {}
+        for name, array, fp in zip(self.input_names, arrays, self.input_fps):
+            array = np.asarray(array)
+            if fp is not None:  # an int8 argument, fed as its exact float q · 2^-fp
+                array = np.ldexp(array.astype(np.float32), -fp).astype(np.float32)
+            feeds[name] = array
+        try:
+            return self.session.run(None, feeds)
+        except Exception as e:
+            raise XirError(f"onnxruntime failed to run CPU subgraph '{symbol_name(self.func_op)}': "
+                           f"{first_line(e)}") from None
+
+
+def new_session(model_bytes: bytes):
+    """An onnxruntime CPU session on one thread, errors-only logging (as xir's other uses of
+    onnxruntime, :mod:`xir.dialects.graph.onnx_runner`)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+
+DPU_EXECUTORS: dict[str, ExecutorFactory] = {"ref": ReferenceExecutor}
+"""DPU executors by name: ``Runner(..., dpu=name)`` runs every DPU subgraph with
+``DPU_EXECUTORS[name](func_op, runner)``. The instruction-level simulator registers here."""
+
+CPU_EXECUTORS: dict[str, ExecutorFactory] = {"onnxruntime": OnnxRuntimeExecutor,
+                                             "numpy": ReferenceExecutor}
+"""CPU executors by name (``Runner(..., cpu=name)``)."""
+
+
+# -- a CPU subgraph as an ONNX model ----------------------------------------------------------------
+
+
+def subgraph_onnx(func_op: Operation):
+    """The ONNX model of subgraph function ``func_op`` and, per argument, the fix point at which
+    its feed is given as float (None: fed as it is); raises :class:`OnnxUnsupported`.
+
+    The function is cloned into a temporary module as ``@main``. QDQ graphs take floats, so
+    each int8 argument becomes a float32 argument quantized (exactly: it is on the grid) at the
+    fix point its consumers read it at. The export is :func:`~xir.frontends.onnx_qdq.export_qdq`
+    with ``dpu_rounding`` when quant ops are left, else the graph exporter's."""
+    from xir.builtin import ModuleOp
+    from xir.dialects.func import FuncOp
+    from xir.frontends.onnx_export import export_onnx
+    from xir.frontends.onnx_qdq import export_qdq
+
+    entry = func_op.regions[0].blocks[0]
+    fps = [_int8_fix_point(arg) if _is_int8(arg.type) else None for arg in entry.args]
+    arg_types = [T.TensorType(a.type.shape, T.f32) if fp is not None else a.type
+                 for a, fp in zip(entry.args, fps)]
+    signature = func_op.get_attr("function_type").value
+    arg_attrs = func_op.get_attr("arg_attrs")
+    res_attrs = func_op.get_attr("res_attrs")
+    main = FuncOp.from_signature(
+        "main", arg_types, signature.results,
+        arg_attrs=[dict(d.value) for d in arg_attrs] if arg_attrs is not None else None,
+        result_attrs=[dict(d.value) for d in res_attrs] if res_attrs is not None else None,
+        body=Region([Block(arg_types)]))
+    block = main.regions[0].blocks[0]
+    value_map: dict = {}
+    for old, new, fp in zip(entry.args, block.args, fps):
+        new.name_hint = old.name_hint
+        if fp is None:
+            value_map[old] = new
+            continue
+        quantize = Operation.create("quant.quantize", [new], [old.type],
+                                    attributes={"fix_point": A.IntegerAttr(fp)})
+        block.append(quantize)
+        value_map[old] = quantize.results[0]
+    for op in entry.ops:
+        block.append(op.clone(value_map))
+    module = ModuleOp.build()
+    module.body.append(main)
+    quantized = any(op.name.startswith("quant.") for op in main.walk())
+    try:
+        model = export_qdq(module, dpu_rounding=True) if quantized else export_onnx(module)
+    except XirError as e:
+        raise OnnxUnsupported(e.diagnostic.message) from None
+    except Exception as e:  # an exporter that fails otherwise: still a reason to use numpy
+        raise OnnxUnsupported(f"export failed: {type(e).__name__}: {first_line(e)}") from None
+    return model, fps
+
+
+def _is_int8(t) -> bool:
+    return isinstance(t, T.TensorType) and t.element_type == T.i8
+
+
+def _int8_fix_point(arg) -> int:
+    """The fix point at which the quant ops using int8 block argument ``arg`` read it (0 if
+    none says; :class:`OnnxUnsupported` if they disagree)."""
+    fps = set()
+    for user in arg.users:
+        reads = user.operand_fix_points() if hasattr(user, "operand_fix_points") else []
+        for value, fp in zip(user.operands, reads):
+            if value is arg and fp is not None:
+                fps.add(fp)
+    if len(fps) > 1:
+        raise OnnxUnsupported(f"its int8 argument '%{arg.name_hint or arg.index}' is read at "
+                              f"several fix points ({', '.join(map(str, sorted(fps)))})")
+    return fps.pop() if fps else 0
+
+
+# -- the runner --------------------------------------------------------------------------------------
+
+
+class Runner:
+    """Runs a partitioned module: ``@entry`` by the reference interpreter, each ``func.call`` on
+    the executor of its callee's ``xir.device`` (see the module docstring).
+
+    ``cpu`` names a :data:`CPU_EXECUTORS` entry, ``dpu`` a :data:`DPU_EXECUTORS` one;
+    ``xmodel`` is the :class:`~xir.backend.xmodel.XModel` the module was read from, if any (a
+    DPU executor finds its subgraph's instruction stream there). Executors are made on a
+    subgraph's first call and kept: running many inputs pays for each session once."""
+
+    def __init__(self, module, cpu: str = "onnxruntime", dpu: str = "ref", entry: str = "main",
+                 xmodel=None):
+        for kind, name, table in (("CPU", cpu, CPU_EXECUTORS), ("DPU", dpu, DPU_EXECUTORS)):
+            if name not in table:
+                raise XirError(f"unknown {kind} executor '{name}' (expects one of "
+                               f"{', '.join(table)})")
+        self.module = module
+        self.cpu, self.dpu = cpu, dpu
+        self.xmodel = xmodel
+        self.main = entry_function(module, entry)
+        self.executors: dict[str, Executor] = {}  # subgraph name -> its executor
+        self.devices: dict[str, str | None] = {}  # subgraph name -> its device
+        self._boundary: dict | None = None
+        self._calls: dict[str, int] = {}
+        if xmodel is not None:
+            check_metadata(module, xmodel)
+
+    def run(self, inputs, boundary: dict | None = None) -> list[np.ndarray]:
+        """The outputs of ``@entry`` on ``inputs`` (arrays keyed by the model's input names, or
+        listed in order; a missing or ill-shaped input is an XirError in the interpreter's
+        words). With ``boundary`` (a dict), every subgraph's arguments and results are added to
+        it under :func:`boundary_name` keys, in the order they are computed."""
+        self._boundary, self._calls = boundary, {}
+        try:
+            return run_function(self.main, inputs, evaluators={"func.call": self._call})
+        finally:
+            self._boundary = None
+
+    def executor(self, name: str) -> Executor:
+        """The executor of subgraph ``@name`` (made on first use)."""
+        executor = self.executors.get(name)
+        if executor is None:
+            executor = self.executors[name] = self._make_executor(name)
+        return executor
+
+    def _make_executor(self, name: str) -> Executor:
+        func_op = SymbolTable(self.module).lookup(name)
+        if func_op is None or func_op.name != "func.func" or not func_op.regions[0].blocks:
+            raise XirError(f"a call names @{name}, which is not a function of the module")
+        device = func_op.get_attr(DEVICE_ATTR)
+        device = device.value if isinstance(device, A.StringAttr) else None
+        self.devices[name] = device
+        if device == "DPU":
+            return DPU_EXECUTORS[self.dpu](func_op, self)
+        if device != "CPU":
+            return ReferenceExecutor(func_op, self)
+        try:
+            return CPU_EXECUTORS[self.cpu](func_op, self)
+        except (OnnxUnsupported, ImportError) as e:
+            warnings.warn(f"CPU subgraph '{name}' runs with numpy: onnxruntime cannot run it "
+                          f"({first_line(e)})", stacklevel=2)
+            return ReferenceExecutor(func_op, self)
+
+    def _call(self, op: Operation, operands: list) -> list:
+        callee = op.get_attr("callee")
+        if not isinstance(callee, A.SymbolRefAttr):
+            raise op.error("has no callee")
+        if callee.nested or resolve_symbol(self.module, callee) is None:
+            raise op.error(f"calls {callee}, which the module does not define")
+        name = callee.root
+        outputs = [np.asarray(o) for o in self.executor(name)(operands)]
+        if len(outputs) != len(op.results):
+            raise XirError(f"subgraph '{name}' returned {len(outputs)} values, not "
+                           f"{len(op.results)}")
+        for i, (value, result) in enumerate(zip(outputs, op.results)):
+            _check_result(name, i, result.type, value)
+        if self._boundary is not None:
+            count = self._calls[name] = self._calls.get(name, 0) + 1
+            for kind, arrays in (("in", operands), ("out", outputs)):
+                for k, array in enumerate(arrays):
+                    self._boundary[boundary_name(name, kind, k, count)] = np.asarray(array)
+        return outputs
+
+
+def _check_result(name: str, index: int, expected, array: np.ndarray) -> None:
+    if not isinstance(expected, T.TensorType):
+        return
+    try:
+        dtype = numpy_dtype(expected.element_type)
+    except ValueError:
+        dtype = None
+    ok = dtype is None or array.dtype == dtype
+    if ok and expected.shape is not None:
+        ok = array.ndim == len(expected.shape) and all(
+            e == T.DYNAMIC or e == a for e, a in zip(expected.shape, array.shape))
+    if not ok:
+        raise XirError(f"subgraph '{name}' returned a {array.dtype} array of shape "
+                       f"{tuple(array.shape)} as result {index}, expected {expected}")
+
+
+def check_metadata(module, xmodel) -> None:
+    """Each DPU and CPU subgraph record of ``xmodel``'s metadata must name a function of
+    ``module`` whose ``xir.device`` is the record's device (XirError naming the file otherwise);
+    the USER record stands for the model's inputs, which have no function."""
+    table = SymbolTable(module)
+    for record in xmodel.subgraphs:
+        if record["device"] == "USER":
+            continue
+        func_op = table.lookup(record["name"])
+        if func_op is None or func_op.name != "func.func":
+            raise XirError(f"metadata of '{xmodel.path}' names subgraph '{record['name']}', "
+                           "which its module does not define")
+        device = func_op.get_attr(DEVICE_ATTR)
+        device = device.value if isinstance(device, A.StringAttr) else None
+        if device != record["device"]:
+            raise XirError(f"metadata of '{xmodel.path}' puts subgraph '{record['name']}' on "
+                           f"{record['device']}, its module on {device or 'no device'}")
+
+
+# -- the boundary dump -------------------------------------------------------------------------------
+
+
+def boundary_name(subgraph: str, kind: str, index: int, call: int = 1) -> str:
+    """The dump name of argument (``kind`` "in") or result ("out") ``index`` of the ``call``-th
+    call of ``subgraph``: ``subgraph_dpu_0.in0``; a second call is ``subgraph_dpu_0.2.in0``."""
+    return f"{subgraph}.{kind}{index}" if call == 1 else f"{subgraph}.{call}.{kind}{index}"
+
+
+def boundary_files(directory: str, tensors: dict) -> list[tuple[str, bytes]]:
+    """``(path, .npy bytes)`` of each of ``tensors`` as ``directory/<name>.npy``, for
+    :func:`xir.files.write_files_atomically` (the directory is made here if needed)."""
+    import io
+
+    os.makedirs(directory, exist_ok=True)
+    files = []
+    for name, array in tensors.items():
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(array), allow_pickle=False)
+        files.append((os.path.join(directory, f"{name}.npy"), buffer.getvalue()))
+    return files
+
+
+def write_boundary(directory: str, tensors: dict) -> list[str]:
+    """Write each of ``tensors`` as ``directory/<name>.npy``, all files or none; their paths."""
+    from xir.files import write_files_atomically
+
+    files = boundary_files(directory, tensors)
+    write_files_atomically(files)
+    return [path for path, _ in files]
