@@ -77,6 +77,30 @@ def test_compile_then_run_equals_the_integer_executor(digits_files, name):
                                     "quantize/calibrate"}
 
 
+def test_the_passes_one_by_one_give_the_compiled_module(digits_files):
+    """xir-opt -p 'inspect{target=…},quantize{calib=…},fuse,partition' is xir compile's flow."""
+    tmp, _ = digits_files
+    model = str(DIGITS / "digits_cnn.onnx")
+    assert xir(["import", model, "-o", str(tmp / "cnn.xir")])[0] == 0
+    code, _, err = xir(["opt", str(tmp / "cnn.xir"), "-p",
+                        f"inspect{{target=B4096}},quantize{{calib=\"{tmp / 'calib.npz'}\"}},"
+                        "fuse,partition", "-o", str(tmp / "cnn.part.xir")])
+    assert code == 0 and err.endswith(
+        "Total device subgraph number 2, DPU subgraph number 1, CPU subgraph number 0\n"), err
+    data = dict(np.load(tmp / "calib.npz"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = compile_model(import_onnx(model), "B4096", data)
+    from xir.parser import parse
+    from xir.printer import print_ir
+
+    piped = parse((tmp / "cnn.part.xir").read_text(), str(tmp / "cnn.part.xir"))
+    x = {"input": np.load(tmp / "test.npz")["input"]}
+    assert np.array_equal(run_module(piped, x)[0], run_module(compiled.module, x)[0])
+    strip = lambda text: text[:text.index("{-#")] if "{-#" in text else text  # noqa: E731
+    assert strip(print_ir(piped)) == strip(print_ir(compiled.module))
+
+
 def test_the_compiled_module_runs_only_int8_on_the_dpu(digits_files):
     tmp, _ = digits_files
     data = dict(np.load(tmp / "calib.npz"))
@@ -134,9 +158,33 @@ def test_the_layer_order_decides_the_fusion(order, target, dpu_ops, cpu_subgraph
 
 # -- light models for B4096 ------------------------------------------------------------------------
 
-# (DPU subgraphs, CPU subgraphs) on B4096, and why; cosine similarity to float >= 0.99 for all
+# (DPU subgraphs, CPU subgraphs) on B4096, and why; all run with cosine similarity to float >= 0.99
 LIGHT_COUNTS = {
-    "resnet50": (1, 1),  # every conv, pool and add on the DPU; the softmax on the CPU
+    # every conv, pool and add on the DPU; the softmax on the CPU
+    "resnet50": (1, 1),
+    # the DPU runs everything up to the global pool; flatten, softmax and the reshape after
+    # them are one CPU subgraph (a flatten feeding only the CPU stays there)
+    "squeezenet": (1, 1),
+    # no CPU op at all: the output is dequantized by the host glue
+    "densenet121": (1, 0),
+    # each LRN and the 2-group conv after the first one cut the chain; the 9216-input FC is
+    # beyond the DPU's 4096 input channels; softmax last: 5 CPU subgraphs between 5 DPU ones
+    "bvlc_alexnet": (5, 5),
+    # LRN (twice), the average pool that excludes its padding, then reshape + softmax
+    "inception_v1": (4, 4),
+    # seven average pools that exclude their padding, each inside an inception block whose
+    # concat it rejoins (acyclic regions split there), and the softmax: 8 DPU, 8 CPU
+    "inception_v2": (8, 8),
+    # the 25088-input FC (and its relu) is beyond the DPU, the softmax too
+    "vgg19": (2, 2),
+    # LRN (twice), the 18432-input FC, softmax
+    "zfnet512": (4, 4),
+    # every grouped 1x1 conv (with the channel shuffle's reshape/transpose after it) is CPU:
+    # 32 of them. Three stage-entry units send one DPU output to a CPU grouped conv and a CPU
+    # average pool (count_include_pad = 0); in the compiled module both read it through one
+    # layout change, which joins them in one CPU subgraph (the inspector, without layout ops,
+    # counts them apart: 36 CPU subgraphs), plus the softmax: 33 CPU, 33 DPU
+    "shufflenet": (33, 33),
 }
 
 
