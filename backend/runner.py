@@ -35,9 +35,8 @@ import numpy as np
 
 from xir import attributes as A
 from xir import types as T
-from xir.attributes import numpy_dtype
 from xir.diagnostics import XirError, first_line
-from xir.interpreter import run_function
+from xir.interpreter import fits, run_function
 from xir.ir import Block, Operation, Region
 from xir.symbols import SymbolTable, entry_function, resolve_symbol, symbol_name
 
@@ -273,17 +272,7 @@ class Runner:
 
 
 def _check_result(name: str, index: int, expected, array: np.ndarray) -> None:
-    if not isinstance(expected, T.TensorType):
-        return
-    try:
-        dtype = numpy_dtype(expected.element_type)
-    except ValueError:
-        dtype = None
-    ok = dtype is None or array.dtype == dtype
-    if ok and expected.shape is not None:
-        ok = array.ndim == len(expected.shape) and all(
-            e == T.DYNAMIC or e == a for e, a in zip(expected.shape, array.shape))
-    if not ok:
+    if not fits(expected, array):
         raise XirError(f"subgraph '{name}' returned a {array.dtype} array of shape "
                        f"{tuple(array.shape)} as result {index}, expected {expected}")
 

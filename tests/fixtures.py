@@ -43,3 +43,16 @@ def fixtures() -> list[tuple[str, str]]:
             if chunk.strip():
                 out.append((name if len(chunks) == 1 else f"{name}#{i}", chunk))
     return out
+
+
+def run_xir(argv: list[str]) -> tuple[int, str, str]:
+    """``xir ARGV`` in this process: (exit status, stdout, stderr)."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from xir.tools import main as xir_main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = xir_main.main(argv)
+    return code, out.getvalue(), err.getvalue()

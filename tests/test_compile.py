@@ -8,10 +8,8 @@ conv/bn/relu chain becomes; a damaged .xmodel or a wrong input is one error line
 
 from __future__ import annotations
 
-import io
 import json
 import warnings
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +17,17 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from fixtures import run_xir
 from test_onnx_import import Graph, light_model
 from xir.backend.compiler import compile_model, workload_ops
 from xir.frontends.onnx import import_onnx
 from xir.interpreter import run_module
 from xir.passes.quantize import quantize_module
-from xir.tools import main as xir_main
 
 DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits"
 
 
-def xir(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = xir_main.main(argv)
-    return code, out.getvalue(), err.getvalue()
+xir = run_xir  # the CLI in this process: (exit status, stdout, stderr)
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +81,7 @@ def test_the_passes_one_by_one_give_the_compiled_module(digits_files):
                         "fuse,partition", "-o", str(tmp / "cnn.part.xir")])
     assert code == 0 and err.endswith(
         "Total device subgraph number 2, DPU subgraph number 1, CPU subgraph number 0\n"), err
-    data = dict(np.load(tmp / "calib.npz"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        compiled = compile_model(import_onnx(model), "B4096", data)
+    compiled = compiled_digits(tmp, "digits_cnn")
     from xir.parser import parse
     from xir.printer import print_ir
 
@@ -101,12 +92,16 @@ def test_the_passes_one_by_one_give_the_compiled_module(digits_files):
     assert strip(print_ir(piped)) == strip(print_ir(compiled.module))
 
 
-def test_the_compiled_module_runs_only_int8_on_the_dpu(digits_files):
-    tmp, _ = digits_files
+def compiled_digits(tmp, name: str):
+    """``name`` compiled for B4096 on the digits calibration images."""
     data = dict(np.load(tmp / "calib.npz"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        compiled = compile_model(import_onnx(str(DIGITS / "digits_dwsep.onnx")), "B4096", data)
+        return compile_model(import_onnx(str(DIGITS / f"{name}.onnx")), "B4096", data)
+
+
+def test_the_compiled_module_runs_only_int8_on_the_dpu(digits_files):
+    compiled = compiled_digits(digits_files[0], "digits_dwsep")
     (dpu,) = [op for op in compiled.module.regions[0].blocks[0].ops
               if op.name == "func.func" and "xir.device" in op.attributes]
     ops = {op.name for op in dpu.walk()} - {"func.func", "func.return", "quant.constant"}
@@ -220,11 +215,7 @@ def test_light_model_compiles_and_runs_close_to_float(tmp_path, name):
 
 
 def test_workload_counts_two_ops_per_multiply_accumulate(digits_files):
-    tmp, _ = digits_files
-    data = dict(np.load(tmp / "calib.npz"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        compiled = compile_model(import_onnx(str(DIGITS / "digits_cnn.onnx")), "B4096", data)
+    compiled = compiled_digits(digits_files[0], "digits_cnn")
     convs = [op for op in compiled.module.walk() if op.name == "dpu.conv2d_fix"]
     first = convs[0]  # conv1: 3x3, 1 -> 16 channels, 8x8 output (batch 1)
     n, h, w, c = [max(d, 1) for d in first.results[0].type.shape]

@@ -5,16 +5,15 @@ to end (``xir quantize`` then ``xir run``)."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import warnings
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fixtures import run_xir
 from test_onnx_import import Graph
 from xir.diagnostics import XirError
 from xir.dialects.graph.constants import constant_attr
@@ -24,7 +23,6 @@ from xir.interpreter import run_module
 from xir.passes import quant_legalize as L
 from xir.passes.quant_lowering import constant_fp
 from xir.passes.quantize import quantize_module, sqnr_db
-from xir.tools import main as xir_main
 from xir.verifier import verify
 
 DIGITS = Path(__file__).resolve().parent.parent / "examples" / "digits"
@@ -388,11 +386,7 @@ def test_too_few_samples_is_a_warning():
 # -- the command line ----------------------------------------------------------------------------
 
 
-def xir(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = xir_main.main(argv)
-    return code, out.getvalue(), err.getvalue()
+xir = run_xir  # the CLI in this process: (exit status, stdout, stderr)
 
 
 def test_cli_quantize_then_run(tmp_path, digits):

@@ -6,13 +6,12 @@ error."""
 from __future__ import annotations
 
 import inspect
-import io
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fixtures import run_xir
 from test_onnx_import import Graph
 from xir.diagnostics import XirError
 from xir.frontends.onnx import import_onnx
@@ -21,7 +20,6 @@ from xir.pass_manager import PassManager, lookup_pass, parse_pipeline, pass_opti
 from xir.passes.quantize import quantize_module
 from xir.passes.quantize_pass import Quantize
 from xir.printer import print_ir
-from xir.tools import main as xir_main
 from xir.weights import HEADER_SIZE, save_module
 
 SAMPLES = 120  # more than calibrate's 100, so that neither route warns
@@ -50,11 +48,7 @@ def _model(seed: int):
     return import_onnx(g.model({"x": ["N", 2, 8, 8]}, [y]))
 
 
-def xir(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = xir_main.main(argv)
-    return code, out.getvalue(), err.getvalue()
+xir = run_xir  # the CLI in this process: (exit status, stdout, stderr)
 
 
 @pytest.fixture(scope="module")

@@ -28,11 +28,11 @@ def _describe(array: np.ndarray) -> str:
     return f"{array.dtype} array of shape {tuple(array.shape)}"
 
 
-def _check_input(name: str, expected: T.Type, array) -> np.ndarray:
-    """``array`` as a numpy array if it fits ``expected`` (XirError saying how it does not)."""
+def fits(expected: T.Type, array: np.ndarray) -> bool:
+    """Whether numpy ``array`` can be a value of type ``expected``: its dtype and shape (a
+    dynamic dimension takes any size); anything but a tensor type fits."""
     if not isinstance(expected, T.TensorType):
-        return array  # scalars and other types pass through unchecked
-    array = np.asarray(array)
+        return True
     try:
         dtype = numpy_dtype(expected.element_type)
     except ValueError:
@@ -41,7 +41,15 @@ def _check_input(name: str, expected: T.Type, array) -> np.ndarray:
     if ok and expected.shape is not None:
         ok = array.ndim == len(expected.shape) and all(
             e == T.DYNAMIC or e == a for e, a in zip(expected.shape, array.shape))
-    if not ok:
+    return ok
+
+
+def _check_input(name: str, expected: T.Type, array) -> np.ndarray:
+    """``array`` as a numpy array if it fits ``expected`` (XirError saying how it does not)."""
+    if not isinstance(expected, T.TensorType):
+        return array  # scalars and other types pass through unchecked
+    array = np.asarray(array)
+    if not fits(expected, array):
         raise XirError(f"input '{name}': expected {expected}, got {_describe(array)}")
     return array
 
