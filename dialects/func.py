@@ -96,20 +96,42 @@ class CallOp(Operation):
     outputs = var_result(AnyType)
     callee = prop(SymbolRefC)
 
-    def evaluate(self, *args):
-        """Run the callee, looked up from the nearest enclosing symbol table, on ``args`` with
-        the reference interpreter; its results."""
-        from xir.interpreter import run_function
+    def callee_op(self) -> Operation | None:
+        """The op ``callee`` names, looked up from the nearest enclosing symbol table."""
         from xir.symbols import resolve_symbol
 
-        ref, scope, callee = self.callee, self.parent_op, None
-        while scope is not None and callee is None:
+        scope = self.parent_op
+        while scope is not None:
             if scope.definition is not None and scope.definition.has_trait(SymbolTable):
-                callee = resolve_symbol(scope, ref)
+                found = resolve_symbol(scope, self.callee)
+                if found is not None:
+                    return found
             scope = scope.parent_op
+        return None
+
+    def verify_(self) -> None:
+        callee = self.callee_op()
+        if callee is None or callee.name != "func.func":
+            raise self.error(f"'{self.callee}' does not reference a valid function")
+        signature = callee.function_type.value
+        got = tuple(v.type for v in self.operands)
+        if got != signature.inputs:
+            raise self.error(f"operand types ({', '.join(map(str, got))}) do not match the "
+                             f"inputs of {self.callee} ({', '.join(map(str, signature.inputs))})")
+        got = tuple(r.type for r in self.results)
+        if got != signature.results:
+            raise self.error(f"result types ({', '.join(map(str, got))}) do not match the "
+                             f"results of {self.callee} "
+                             f"({', '.join(map(str, signature.results))})")
+
+    def evaluate(self, *args):
+        """Run the callee with the reference interpreter on ``args``; its results."""
+        from xir.interpreter import run_function
+
+        callee = self.callee_op()
         if callee is None or callee.name != "func.func" or callee.is_declaration:
             what = "a function with a body" if callee is not None else "defined"
-            raise self.error(f"calls {ref}, which is not {what}")
+            raise self.error(f"calls {self.callee}, which is not {what}")
         return run_function(callee, list(args))
 
 

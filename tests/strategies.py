@@ -411,7 +411,7 @@ class _ModuleBuilder:
         self.types = types(profile)
         self.symbol_names = symbol_names(profile)
         self.dicts = {n: attr_dicts(profile, self.attrs, max_size=n) for n in (2, 3)}
-        self.symbols: list[str] = []
+        self.symbols: list = []  # (name, input types, result types) of the functions in scope
 
     # -- small draws (strategies are built once: building them costs more than drawing)
 
@@ -472,6 +472,14 @@ class _ModuleBuilder:
         return module
 
     def fill_module_body(self, block: Block, depth: int) -> None:
+        outer_symbols = self.symbols  # a module's functions are callable inside it only
+        self.symbols = list(outer_symbols)
+        try:
+            self._fill_module_body(block, depth)
+        finally:
+            self.symbols = outer_symbols
+
+    def _fill_module_body(self, block: Block, depth: int) -> None:
         visible: list = []
         names: set[str] = set()
         count = self.int(0, 5)
@@ -503,9 +511,10 @@ class _ModuleBuilder:
         while name in taken:
             name += "_"
         taken.add(name)
-        self.symbols.append(name)
         inputs = self.type_list(3)
         results = self.type_list(2)
+        # a call resolves to the nearest definition: this one hides an outer one of its name
+        self.symbols = [s for s in self.symbols if s[0] != name] + [(name, inputs, results)]
         arg_attrs = [self.attr_dict(2) for _ in inputs] if self.maybe(3) else None
         res_attrs = [self.attr_dict(2) for _ in results] if self.maybe(3) else None
         visibility = self.pick([None, None, "private", "public", "nested"])
@@ -548,9 +557,8 @@ class _ModuleBuilder:
         for _ in range(self.int(0, 4)):
             if not self.take_op():
                 break
-            if kind == "func" and self.symbols and self.maybe(6):
-                op = self.call(visible)
-            else:
+            op = self.call(visible) if kind == "func" and self.symbols and self.maybe(6) else None
+            if op is None:
                 op = self.test_op(visible, depth)
             block.append(op)
             visible = visible + op.results
@@ -603,11 +611,19 @@ class _ModuleBuilder:
         return Operation.create(name, self.operands(visible, 2), successors=successors,
                                 location=self.location())
 
-    def call(self, visible: list) -> Operation:
-        callee = A.SymbolRefAttr(self.pick(self.symbols))
-        result_types = self.type_list(2)
-        op = Operation.create("func.call", self.operands(visible, 2), result_types,
-                              properties={"callee": callee}, location=self.location())
+    def call(self, visible: list) -> Operation | None:
+        """A call of a function in scope whose argument types some visible values have (None
+        if there is none): calls verify against their callee's signature."""
+        name, inputs, results = self.pick(self.symbols)
+        operands = []
+        for t in inputs:
+            candidates = [v for v in visible if v.type == t]
+            if not candidates:
+                return None
+            operands.append(self.pick(candidates))
+        op = Operation.create("func.call", operands, list(results),
+                              properties={"callee": A.SymbolRefAttr(name)},
+                              location=self.location())
         self.name_values(op.results)
         return op
 

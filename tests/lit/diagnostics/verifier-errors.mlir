@@ -54,3 +54,31 @@ func.func @dominance() {
   %later = "func.call"() <{callee = @dominance}> : () -> i32
   "func.return"() : () -> ()
 }
+
+// -----
+
+func.func @calls_nothing(%x: i32) {
+  // expected-error @+1 {{'func.call' op '@missing' does not reference a valid function}}
+  "func.call"(%x) <{callee = @missing}> : (i32) -> ()
+  "func.return"() : () -> ()
+}
+
+// -----
+
+func.func private @takes_f32(f32) -> f32
+
+func.func @calls_with_an_i32(%x: i32) {
+  // expected-error @+1 {{'func.call' op operand types (i32) do not match the inputs of @takes_f32 (f32)}}
+  %y = "func.call"(%x) <{callee = @takes_f32}> : (i32) -> f32
+  "func.return"() : () -> ()
+}
+
+// -----
+
+func.func private @gives_f32(i32) -> f32
+
+func.func @expects_an_i32(%x: i32) {
+  // expected-error @+1 {{'func.call' op result types (i32) do not match the results of @gives_f32 (f32)}}
+  %y = "func.call"(%x) <{callee = @gives_f32}> : (i32) -> i32
+  "func.return"() : () -> ()
+}
