@@ -492,5 +492,11 @@ def test_the_readme_quantization_walkthrough_runs(tmp_path):
     result = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    for name in ("cnn.q.xir", "cnn.qdq.onnx", "cnn.html", "logits.npz"):
+    for name in ("cnn.q.xir", "cnn.qdq.onnx", "cnn.html", "logits.npz", "cnn.xmodel",
+                 "compiled.npz"):
         assert (tmp_path / name).is_file(), name
+    import numpy as np
+
+    quantized, compiled = np.load(tmp_path / "logits.npz"), np.load(tmp_path / "compiled.npz")
+    assert np.array_equal(quantized["logits"], compiled["logits"])
+    assert "DPU subgraph number 1" in result.stdout
