@@ -400,18 +400,20 @@ def test_a_plugin_file_registers_its_dialect_and_passes(tmp_path: Path, valid: P
         "from xir.pass_manager import Pass, register_pass\n"
         "@attrs.frozen\n"
         "class Rename(Pass):\n"
-        "    '''Rename every function to @renamed.'''\n"
+        "    '''Rename every function (and its calls) to @renamed.'''\n"
         "    name = 'rename-functions'\n"
         "    def run(self, module):\n"
-        "        from xir.attributes import StringAttr\n"
+        "        from xir.attributes import StringAttr, SymbolRefAttr\n"
         "        for op in module.walk():\n"
         "            if op.name == 'func.func':\n"
         "                op.properties['sym_name'] = StringAttr('renamed')\n"
+        "            if op.name == 'func.call':\n"
+        "                op.properties['callee'] = SymbolRefAttr('renamed')\n"
         "def register():\n"
         "    register_pass(Rename)\n")
     code, out, err = run([str(valid), "--load-plugin", str(plugin), "-p", "rename-functions"])
     assert (code, err) == (0, "")
-    assert "func.func @renamed(%x: i32) -> i32 {" in out
+    assert "func.func @renamed(%x: i32) -> i32 {" in out and "callee = @renamed" in out
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -8,7 +8,10 @@ product, convolution by float64 BLAS, is exact: int8 · int8 products are at mos
 sums stay far below 2^53.)
 
 The formulas follow ``reference/dpu.md`` §3 and the public DPU reference implementations; each
-function says which one it is. The docs page ``docs/quant.md`` lists them all.
+function says which one it is. The docs page ``docs/quant.md`` lists them all. The element-wise
+formulas themselves (rounding, bias alignment, activations, the average's multiplier) are
+written once, in :mod:`xir.dialects.quant.fixed`, whose functions run both here on numpy arrays
+and, compiled by Numba, inside the simulator's engines; this module applies them to tensors.
 """
 
 from __future__ import annotations
@@ -20,17 +23,19 @@ import numpy as np
 from xir.dialects.graph.nn_kernels import (_ceil_pads, _reduce_windows, im2col, pad_hw,
                                            window_out_size)
 
+from . import fixed
+from .fixed import ACTIVATIONS, HSIGMOID_SHIFT, HSWISH_HSIGMOID_FP, relu6_bound
+
+# Re-exported: the callers of this module name these constants as kernels.X.
+INT8_MIN, INT8_MAX = fixed.INT8_MIN, fixed.INT8_MAX
+LEAKY_NUMERATOR, LEAKY_SHIFT = fixed.LEAKY_NUMERATOR, fixed.LEAKY_SHIFT
+HSIGMOID_NUMERATOR, HSIGMOID_CAP = fixed.HSIGMOID_NUMERATOR, fixed.HSIGMOID_CAP
+
 DPU_ROUND = "DPU_ROUND"  # half toward +inf: floor(x + 1/2)
 STD_ROUND = "STD_ROUND"  # half away from zero
 PY3_ROUND = "PY3_ROUND"  # half to even (Python 3's round, numpy's rint)
 ROUND_MODES = (DPU_ROUND, STD_ROUND, PY3_ROUND)
 
-INT8_MIN, INT8_MAX = -128, 127
-LEAKY_NUMERATOR, LEAKY_SHIFT = 26, 8  # the DPU's leaky-relu slope: 26 / 2^8 = 0.1015625
-HSIGMOID_NUMERATOR, HSIGMOID_SHIFT = 2731, 14  # hard-sigmoid's 1/6 ≈ 2731 / 2^14
-HSIGMOID_CAP = 1 << 32  # the DPU clips the hard-sigmoid numerator at 2^32
-HSWISH_HSIGMOID_FP = 7  # hard swish rounds its inner hard sigmoid to int8 at fix point 7
-ACTIVATIONS = ("none", "relu", "relu6", "leaky_relu", "hard_sigmoid", "hard_swish")
 
 
 # -- rounding ------------------------------------------------------------------------------------
@@ -40,20 +45,20 @@ def round_shift(num, shift: int, mode: str = DPU_ROUND) -> np.ndarray:
     """round(num / 2^shift) in exact integer arithmetic (int64), ties broken by ``mode``;
     a negative ``shift`` is a left shift (exact, nothing to round)."""
     num = np.asarray(num, dtype=np.int64)
-    if shift <= 0:
-        return num << -shift
-    half = np.int64(1) << (shift - 1)
     if mode == DPU_ROUND:
-        return (num + half) >> shift  # >> is floor division by 2^shift
+        return fixed.round_shift_dpu(num, shift)
     if mode == STD_ROUND:
-        magnitude = (np.abs(num) + half) >> shift
-        return np.where(num < 0, -magnitude, magnitude)
+        return fixed.round_shift_std(num, shift)
     if mode == PY3_ROUND:
-        floor = num >> shift
-        rest = num - (floor << shift)  # in [0, 2^shift)
-        up = (rest > half) | ((rest == half) & ((floor & 1) == 1))
-        return floor + up
+        return fixed.round_shift_py3(num, shift)
     raise ValueError(f"unknown round mode '{mode}' (expects one of {', '.join(ROUND_MODES)})")
+
+
+def _dpu_rounding(num, shift: int) -> np.ndarray:
+    """The ``rnd`` the formulas of :mod:`.fixed` take here: :func:`round_shift` in its default
+    mode, looked up when called, so that replacing ``round_shift`` in this module switches the
+    rule of every kernel (as the checks against half-to-even runtimes do)."""
+    return round_shift(num, shift)
 
 
 def round_float(x, mode: str) -> np.ndarray:
@@ -91,7 +96,7 @@ def to_float(q, fix_point: int) -> np.ndarray:
 
 def clamp_int8(q) -> np.ndarray:
     """``q`` saturated to [-128, 127], as int8."""
-    return np.clip(q, INT8_MIN, INT8_MAX).astype(np.int8)
+    return fixed.clamp8(q).astype(np.int8)
 
 
 # -- the end of every op: activation, rounding, clamping -----------------------------------------
@@ -111,27 +116,24 @@ def finish(num, shift: int, activation: str = "none", output_fp: int = 0,
       :func:`hard_sigmoid` of t from ``hsigmoid_in`` to ``output_fp``;
     - hard_swish: the same t, then :func:`hard_swish` of t.
     """
-    num = np.asarray(num, dtype=np.int64)
-    if activation == "none":
-        q = round_shift(num, shift)
-    elif activation == "relu":
-        q = round_shift(np.maximum(num, 0), shift)
-    elif activation == "relu6":
-        q = np.minimum(round_shift(np.maximum(num, 0), shift), relu6_bound(output_fp))
-    elif activation == "leaky_relu":  # a PReLU with the one slope 26 / 2^8
-        return prelu(num, LEAKY_NUMERATOR, shift + LEAKY_SHIFT, LEAKY_SHIFT)
-    elif activation == "hard_sigmoid":
-        return hard_sigmoid(round_shift(num, shift), hsigmoid_in, output_fp)
-    elif activation == "hard_swish":
-        return hard_swish(round_shift(num, shift), hsigmoid_in, output_fp)
-    else:
+    return fixed.finish(np.asarray(num, dtype=np.int64), shift,
+                        *finish_params(activation, output_fp, hsigmoid_in),
+                        _dpu_rounding).astype(np.int8)
+
+
+def finish_params(activation: str, output_fp: int = 0, hsigmoid_in: int | None = None) -> tuple:
+    """The arguments (activation code, relu6 bound, hsigmoid_in, shift_hsigmoid, shift_hswish)
+    that :func:`xir.dialects.quant.fixed.finish` takes after (num, shift), for ``activation``
+    ending an op that writes at ``output_fp``."""
+    if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation '{activation}'")
-    return clamp_int8(q)
-
-
-def relu6_bound(output_fp: int) -> int:
-    """6 · 2^fp, the integer that stands for 6.0 (fp >= -1, so that it is an integer)."""
-    return 6 << output_fp if output_fp >= 0 else 6 >> -output_fp
+    code = ACTIVATIONS.index(activation)
+    h = 0 if hsigmoid_in is None else hsigmoid_in
+    if code == fixed.HARD_SWISH:
+        return code, 0, h, shift_hsigmoid(h, HSWISH_HSIGMOID_FP), shift_hswish(h, output_fp)
+    if code == fixed.HARD_SIGMOID:
+        return code, 0, h, shift_hsigmoid(h, output_fp), 0
+    return code, relu6_bound(output_fp) if code == fixed.RELU6 else 0, 0, 0, 0
 
 
 def hard_sigmoid(t, input_fp: int, output_fp: int) -> np.ndarray:
@@ -145,10 +147,8 @@ def hard_sigmoid(t, input_fp: int, output_fp: int) -> np.ndarray:
     A negative ``input_fp`` scales numerator and shift by 2^-input_fp, which keeps 3 · 2^fp an
     integer without changing the value."""
     t = np.asarray(t, dtype=np.int64)
-    extra = max(0, -input_fp)
-    three = (3 * HSIGMOID_NUMERATOR) << (input_fp + extra)
-    n = np.clip((t * HSIGMOID_NUMERATOR << extra) + three, 0, HSIGMOID_CAP << extra)
-    return clamp_int8(round_shift(n, shift_hsigmoid(input_fp, output_fp) + extra))
+    return fixed.hard_sigmoid(t, input_fp, shift_hsigmoid(input_fp, output_fp),
+                              _dpu_rounding).astype(np.int8)
 
 
 def shift_hsigmoid(input_fp: int, output_fp: int) -> int:
@@ -165,8 +165,8 @@ def hard_swish(t, input_fp: int, output_fp: int) -> np.ndarray:
         out = clamp(round_shift(t · s, shift_hswish)),  shift_hswish = input_fp + 7 - output_fp
     """
     t = np.asarray(t, dtype=np.int64)
-    s = hard_sigmoid(t, input_fp, HSWISH_HSIGMOID_FP).astype(np.int64)
-    return clamp_int8(round_shift(t * s, shift_hswish(input_fp, output_fp)))
+    return fixed.hard_swish(t, input_fp, shift_hsigmoid(input_fp, HSWISH_HSIGMOID_FP),
+                            shift_hswish(input_fp, output_fp), _dpu_rounding).astype(np.int8)
 
 
 def shift_hswish(input_fp: int, output_fp: int) -> int:
@@ -183,8 +183,8 @@ def prelu(q, slope, shift: int, slope_fp: int) -> np.ndarray:
 
     The leaky relu is the case a = 26, slope_fp = 8."""
     q = np.asarray(q, dtype=np.int64)
-    scaled = np.where(q < 0, q * np.asarray(slope, dtype=np.int64), q << slope_fp)
-    return clamp_int8(round_shift(scaled, shift))
+    return fixed.prelu(q, np.asarray(slope, dtype=np.int64), shift, slope_fp,
+                       _dpu_rounding).astype(np.int8)
 
 
 # -- convolution and dense -----------------------------------------------------------------------
@@ -236,9 +236,7 @@ def add_bias(acc, bias, shift_bias: int, shift_cut: int) -> tuple[np.ndarray, in
     if bias is None:
         return acc, shift_cut
     b = np.asarray(bias, dtype=np.int64).reshape((1, -1) + (1,) * (acc.ndim - 2))
-    if shift_bias >= 0:
-        return acc + (b << shift_bias), shift_cut
-    return (acc << -shift_bias) + b, shift_cut - shift_bias
+    return fixed.bias_numerator(acc, b, shift_bias), fixed.bias_shift(shift_bias, shift_cut)
 
 
 # -- pooling -------------------------------------------------------------------------------------
@@ -285,8 +283,7 @@ def avg_pool2d(x, kernel, strides, pads, ceil_mode: bool) -> np.ndarray:
     full = _ceil_pads(x.shape, kernel, strides, pads, *out)
     sums = _reduce_windows(pad_hw(np.asarray(x, dtype=np.int64), full), kernel, strides, (1, 1),
                            out, np.add)
-    m, s = avg_pool_factor(*kernel)
-    return clamp_int8(round_shift(sums * m, s))
+    return fixed.avg_pool_value(sums, *avg_pool_factor(*kernel), _dpu_rounding).astype(np.int8)
 
 
 # -- elementwise ---------------------------------------------------------------------------------
@@ -296,7 +293,8 @@ def eltwise_add(inputs, shift_reads, shift_write: int, activation: str = "none")
     """The DPU's eltwise add: each input read with 2 guard bits and shifted right (floor) by its
     shift_read, summed, then written with shift_write (the 2 guard bits come off there too):
     finish(Σ ((q_k << 2) >> shift_read_k), shift_write + 2)."""
-    total = sum((np.asarray(q, dtype=np.int64) << 2) >> r for q, r in zip(inputs, shift_reads))
+    total = sum(fixed.eltwise_read(np.asarray(q, dtype=np.int64), r)
+                for q, r in zip(inputs, shift_reads))
     return finish(total, shift_write + 2, activation)
 
 

@@ -1,0 +1,114 @@
+"""Binary form of a DPU instruction stream: 32-bit little-endian words, exactly as the tables of
+:mod:`.isa` lay them out, and back.
+
+``encode(program)`` packs every field into its bits (the opcode into word 0's ``[31:28]``);
+``decode(data)`` reads the stream back into instruction ops, equal field for field, and
+rejects what no encoder writes: a length that is not whole words, an unknown opcode, an
+instruction cut off by the end of the stream, or a set reserved bit, each in one line naming
+the word index. Decoding checks bits only; the verifier (``decode_program(data, target)``)
+checks what the fields mean against a target.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Iterable, Iterator, Sequence
+
+from xir import attributes as A
+from xir.diagnostics import XirError
+
+from . import isa
+from .ops import ProgramOp, make_instruction, make_program
+
+STREAM = "instruction stream"
+
+
+def pack(spec: isa.Instruction, values: dict, where: str = "") -> list[int]:
+    """The words of instruction ``spec`` with field ``values`` (missing fields 0); XirError
+    naming ``where``, the instruction and the field if a value does not fit its width."""
+    words = [0] * spec.words
+    words[0] = spec.opcode << isa.OPCODE_LSB
+    for f in spec.fields:
+        value = values.get(f.name, 0)
+        if not f.fits(value):
+            raise XirError(f"{where}{spec.mnemonic}: {f.problem(value)}")
+        words[f.word] |= f.put(value)
+    return words
+
+
+def unpack(spec: isa.Instruction, words: Sequence[int]) -> dict[str, int]:
+    """``{field: value}`` of instruction ``spec`` from its ``words`` (not checked)."""
+    return {f.name: f.get(words[f.word]) for f in spec.fields}
+
+
+def encode_words(program: ProgramOp | Iterable) -> list[int]:
+    """The words of a ``dpuisa.program`` (or of instruction ops in order)."""
+    ops = program.instructions if isinstance(program, ProgramOp) else program
+    words: list[int] = []
+    for n, op in enumerate(ops):
+        spec = getattr(op, "spec", None)
+        if spec is None:
+            raise XirError(f"instruction {n}: '{op.name}' is not a DPU instruction")
+        words += pack(spec, op.field_values(), f"instruction {n} (word {len(words)}): ")
+    return words
+
+
+def words_to_bytes(words: Sequence[int]) -> bytes:
+    """32-bit little-endian bytes of ``words``."""
+    return struct.pack(f"<{len(words)}I", *words)
+
+
+def bytes_to_words(data: bytes) -> list[int]:
+    """The 32-bit little-endian words of ``data``; XirError unless it is whole words."""
+    if len(data) % 4:
+        raise XirError(f"{STREAM}: {len(data)} bytes is not a whole number of 32-bit words")
+    return list(struct.unpack(f"<{len(data) // 4}I", data))
+
+
+def encode(program: ProgramOp | Iterable) -> bytes:
+    """The binary stream of a ``dpuisa.program`` (or of instruction ops in order)."""
+    return words_to_bytes(encode_words(program))
+
+
+def decode_words(data: bytes | Sequence[int]) -> Iterator[tuple[int, isa.Instruction, dict]]:
+    """``(word index, instruction, field values)`` for each instruction of a stream (bytes or
+    words), in order; XirError naming the word index for an unknown opcode, a truncated
+    instruction or a set reserved bit."""
+    words = bytes_to_words(data) if isinstance(data, (bytes, bytearray)) else list(data)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if not 0 <= word < 1 << isa.WORD_BITS:
+            raise XirError(f"{STREAM}: word {i}: {word} is not a 32-bit word")
+        opcode = word >> isa.OPCODE_LSB
+        spec = isa.BY_OPCODE.get(opcode)
+        if spec is None:
+            raise XirError(f"{STREAM}: word {i}: unknown opcode {opcode:#x} in {word:#010x}")
+        if i + spec.words > len(words):
+            raise XirError(f"{STREAM}: word {i}: truncated {spec.mnemonic}: it has {spec.words} "
+                           f"words, but the stream ends after {len(words) - i}")
+        body = words[i:i + spec.words]
+        for k, w in enumerate(body):
+            reserved = w & ~spec.used_mask(k) & 0xFFFFFFFF
+            if reserved:
+                raise XirError(f"{STREAM}: word {i + k}: {spec.mnemonic} word {k} sets reserved "
+                               f"bits {reserved:#010x}")
+        yield i, spec, unpack(spec, body)
+        i += spec.words
+
+
+def decode(data: bytes | Sequence[int]) -> list:
+    """The instruction ops of a stream, in order; each op's location names its place,
+    ``loc("instruction 3 at word 10")``, so later errors point into the stream."""
+    return [make_instruction(spec.mnemonic, A.NameLoc(f"instruction {n} at word {i}"), **values)
+            for n, (i, spec, values) in enumerate(decode_words(data))]
+
+
+def decode_program(data: bytes | Sequence[int], target: str | None = None) -> ProgramOp:
+    """A verified ``dpuisa.program`` of the stream's instructions, checked against ``target``
+    when given (an out-of-bank address is an XirError naming the instruction and its word)."""
+    from xir.verifier import verify
+
+    program = make_program(decode(data), target)
+    verify(program)
+    return program
