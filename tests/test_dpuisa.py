@@ -233,13 +233,29 @@ def test_encoder_refuses_a_field_too_wide():
 def test_verifier_bank_address_beyond_depth():
     assert _verify_error(make_instruction("SAVE", bank_id=8, bank_addr=2048, channel=16)) == \
         "'dpuisa.save' op bank_addr = 2048 is beyond bank group VB1's depth 2048 (words 0-2047)"
-    # LOAD: 3 rows of 32 bytes (2 words of 16) at 2040, 2 words apart: the last word is 2045.
+    # LOAD: 3 pixels of 32 bytes (2 words of 16) at 2040 go to banks 0, 1, 2 (words 2040-2041).
     load = dict(bank_id=0, bank_addr=2040, length=3, channel=32, jump_write=2)
     verify(_program(make_instruction("LOAD", **load)))
-    assert _verify_error(make_instruction("LOAD", **{**load, "pad_end": 1, "jump_write": 3})) == (
-        "'dpuisa.load' op bank_addr = 2040 with pad_start = 0, length = 3, pad_end = 1, "
-        "jump_write = 3, channel = 32 reaches word 2050, beyond bank group VB0's depth 2048 "
-        "(words 0-2047)")
+    # 21 pixels go round VB0's 8 banks 3 times (slots 0-20): the last at word 2040 + 2·4 + 1.
+    assert _verify_error(make_instruction("LOAD", **{**load, "length": 20, "pad_end": 1,
+                                                     "jump_write": 4})) == (
+        "'dpuisa.load' op bank_addr = 2040 with bank_id = 0, pad_start = 0, length = 20, "
+        "pad_end = 1, jump_write = 4, channel = 32 reaches word 2049, beyond bank group VB0's "
+        "depth 2048 (words 0-2047)")
+    verify(_program(make_instruction("LOAD", **{**load, "length": 20, "pad_end": 1,
+                                                "jump_write": 3})))  # ... 2047 fits
+    # Starting at bank 5: 4 pixels take slots 5-8, so the fourth wraps to bank 0, one jump on.
+    wrap = dict(bank_id=5, bank_addr=2045, length=4, channel=16, jump_write=3)
+    verify(_program(make_instruction("LOAD", **{**wrap, "length": 3})))
+    assert _verify_error(make_instruction("LOAD", **wrap)).endswith("reaches word 2048, beyond "
+                                                                    "bank group VB0's depth 2048 "
+                                                                    "(words 0-2047)")
+    # Pixels sharing a bank must not overlap: jump below the words of a pixel.
+    assert _verify_error(make_instruction("SAVE", bank_id=8, length=9, channel=32,
+                                          jump_read=1)) == (
+        "'dpuisa.save' op jump_read = 1 is less than the 2 words a pixel of channel = 32 bytes "
+        "takes in bank group VB1 (16-byte words): pixels sharing a bank would overlap")
+    verify(_program(make_instruction("SAVE", bank_id=8, length=8, channel=32, jump_read=1)))
 
 
 def test_verifier_unknown_bank_id_and_wrong_group():

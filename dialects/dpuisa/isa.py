@@ -92,8 +92,9 @@ class Field:
 class BankAccess:
     """A bank the instruction reads or writes: its bank id and address fields, the engine's bank
     list that must hold it (``engine_bank``, an attribute of the target's engine, or None for any
-    group), and its extent: ``rows`` fields summed give a row count, row k starts at
-    ``addr + k * jump`` and spans ceil(``size`` / bank_width) words (no rows: one word)."""
+    group), and its extent: ``rows`` fields summed give a pixel count, dealt round the group's
+    banks from the bank id, a bank's pixels ``jump`` words apart, each ceil(``size`` /
+    bank_width) words (no rows: one word; docs/simulator.md has the rule)."""
 
     id_field: str
     addr_field: str
@@ -219,30 +220,31 @@ def _init(mnemonic, opcode, words, queue, engine, fields, doc) -> Instruction:
 
 LOAD = Instruction("LOAD", 0x0, 5, "LOAD", "load", HEADER + (
     *_bank(0, ""),
-    Field("length", 1, 0, 14, "rows moved"),
-    Field("channel", 1, 14, 14, "bytes per row"),
-    Field("pad_start", 1, 28, 4, "zero rows written before the data"),
-    Field("jump_read", 2, 0, 20, "DDR bytes between rows"),
-    Field("pad_end", 2, 20, 4, "zero rows written after the data"),
+    Field("length", 1, 0, 14, "pixels moved"),
+    Field("channel", 1, 14, 14, "bytes per pixel"),
+    Field("pad_start", 1, 28, 4, "zero pixels written before the data"),
+    Field("jump_read", 2, 0, 20, "DDR bytes between pixels"),
+    Field("pad_end", 2, 20, 4, "zero pixels written after the data"),
     Field("reg_id", 2, 24, 3, "DDR base register (0-7)"),
-    Field("jump_write", 3, 0, ADDR_BITS, "bank words between rows"),
+    Field("jump_write", 3, 0, ADDR_BITS, "bank words between a bank's pixels"),
     Field("ddr_addr", 4, 0, 32, "byte offset from the base register"),
 ), (BankAccess("bank_id", "bank_addr", None, ("pad_start", "length", "pad_end"),
                "jump_write", "channel"),),
-    "DDR → bank: row k of ``channel`` bytes from reg[reg_id] + ddr_addr + k·jump_read to bank "
-    "words from bank_addr + (pad_start + k)·jump_write; pad rows are zeros.")
+    "DDR → bank: ``length`` pixels of ``channel`` bytes from reg[reg_id] + ddr_addr + "
+    "k·jump_read, after ``pad_start`` and before ``pad_end`` zero pixels, dealt round the "
+    "group's banks from bank_id, ``jump_write`` words apart in each bank (docs/simulator.md).")
 
 SAVE = Instruction("SAVE", 0x4, 5, "SAVE", "save", HEADER + (
     *_bank(0, ""),
-    Field("length", 1, 0, 14, "rows moved"),
-    Field("channel", 1, 14, 14, "bytes per row"),
-    Field("jump_read", 3, 0, ADDR_BITS, "bank words between rows"),
-    Field("jump_write", 2, 0, 20, "DDR bytes between rows"),
+    Field("length", 1, 0, 14, "pixels moved"),
+    Field("channel", 1, 14, 14, "bytes per pixel"),
+    Field("jump_read", 3, 0, ADDR_BITS, "bank words between a bank's pixels"),
+    Field("jump_write", 2, 0, 20, "DDR bytes between pixels"),
     Field("reg_id", 2, 24, 3, "DDR base register (0-7)"),
     Field("ddr_addr", 4, 0, 32, "byte offset from the base register"),
 ), (BankAccess("bank_id", "bank_addr", "input_bank", ("length",), "jump_read", "channel"),),
-    "bank → DDR, the mirror of LOAD: row k from bank words bank_addr + k·jump_read to "
-    "reg[reg_id] + ddr_addr + k·jump_write.")
+    "bank → DDR, the mirror of LOAD (no pads): pixel k, read round the group's banks from "
+    "bank_id, to reg[reg_id] + ddr_addr + k·jump_write (docs/simulator.md).")
 
 CONVINIT = _init("CONVINIT", 0x9, 4, "CONV", "conv", (
     *_shifts(0, 0),

@@ -8,7 +8,8 @@ verifier checks every field against its width (and an enumerated field against i
 the dependency flags against the instruction's queue, and, when the program names a target,
 every bank access against the target's bank groups: the bank id belongs to a group, the group
 is one the instruction's engine uses, and the address (and, for LOAD and SAVE, the whole
-access) lies within the group's depth.
+access, pixel by pixel as the bank contract of docs/simulator.md places them) lies within the
+group's depth.
 
 The target comes from the nearest ``dpuisa.program`` with a ``target`` attribute, or else from
 the nearest enclosing op with a ``dpuisa.target`` attribute (a module can name it once); with
@@ -139,17 +140,31 @@ class InstructionOp(Operation):
 
     def _verify_extent(self, access: isa.BankAccess, group, values: dict) -> None:
         addr = values[access.addr_field]
-        rows = sum(values[r] for r in access.rows)
-        last = addr
-        if rows > 0:
-            row_words = max(1, -(-values[access.size] // group.bank_width))
-            last = addr + (rows - 1) * values[access.jump] + row_words - 1
+        depth = (f"bank group {group.name}'s depth {group.bank_depth} "
+                 f"(words 0-{group.bank_depth - 1})")
+        if addr >= group.bank_depth:
+            raise self.error(f"{access.addr_field} = {addr} is beyond {depth}")
+        if not access.rows:
+            return  # compute instructions: the extent depends on their INIT (the simulator's)
+        # LOAD / SAVE, the bank contract (docs/simulator.md): pixel p of the run sits in ring
+        # slot q = (bank_id - base_id) + p of the group, bank base_id + q mod bank_num, words
+        # bank_addr + (q div bank_num) * jump + j for j < ceil(channel / bank_width).
+        pixels = sum(values[r] for r in access.rows)
+        words = -(-values[access.size] // group.bank_width)
+        if pixels == 0 or words == 0:
+            return
+        turns = (values[access.id_field] - group.base_id + pixels - 1) // group.bank_num
+        jump = values[access.jump]
+        if turns and jump < words:
+            raise self.error(
+                f"{access.jump} = {jump} is less than the {words} words a pixel of "
+                f"{access.size} = {values[access.size]} bytes takes in bank group {group.name} "
+                f"({group.bank_width}-byte words): pixels sharing a bank would overlap")
+        last = addr + turns * jump + words - 1
         if last < group.bank_depth:
             return
-        depth = f"bank group {group.name}'s depth {group.bank_depth} (words 0-{group.bank_depth - 1})"
-        if last == addr:
-            raise self.error(f"{access.addr_field} = {addr} is beyond {depth}")
-        shape = ", ".join(f"{n} = {values[n]}" for n in (*access.rows, access.jump, access.size))
+        shape = ", ".join(f"{n} = {values[n]}"
+                          for n in (access.id_field, *access.rows, access.jump, access.size))
         raise self.error(f"{access.addr_field} = {addr} with {shape} reaches word {last}, "
                          f"beyond {depth}")
 

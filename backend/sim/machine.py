@@ -1,0 +1,323 @@
+"""The DPU machine: the hardware units an instruction stream runs on, the dispatcher that feeds
+them, and the counters a run returns (docs/simulator.md).
+
+Units, one class each: the bank groups (:class:`~.memory.BankGroupMemory`, one per group of the
+target, its ``bank_num`` × ``bank_depth`` × ``bank_width`` bytes), the DDR
+(:class:`~.memory.DdrMemory`), the four instruction queues (:class:`InstructionQueue`: LOAD,
+SAVE, CONV, MISC), a dependency-token FIFO per ordered pair of queues (:class:`TokenFifo`, as
+VTA's), and the engines that execute instructions (:class:`~.datamove.LoadEngine`,
+:class:`~.datamove.SaveEngine`; the compute engines come next).
+
+:class:`Machine` takes a program (a ``dpuisa.program``, its instruction ops, or the encoded
+stream as bytes or words), dispatches its instructions in order into the queues by kind, and
+runs them. A queue may step when its head's ``dpdon`` tokens are all there: the head takes one
+token from each flagged FIFO, executes, then puts one token into the FIFO towards each queue its
+``dpdby`` flags. By default the ready head earliest in the program steps (``seed=None``); with a
+seed, a ready queue chosen at random does, as VTA's simulator does to prove a token program
+race-free: a correctly synchronised program gives the same DDR, banks and counters in every
+order. When no queue can step but instructions remain, the run stops with a deadlock error
+naming each blocked head and the tokens it waits for. END runs once every queue has drained,
+and requires every FIFO to be empty.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from typing import Mapping, Sequence
+
+import attrs
+import numpy as np
+
+from xir.diagnostics import XirError
+from xir.dialects.dpuisa import isa
+from xir.dialects.dpuisa.encoding import decode_words
+from xir.dialects.dpuisa.ops import ProgramOp, program_target
+
+from .datamove import BankMap, LoadEngine, SaveEngine
+from .memory import DdrMemory, Instr
+
+QUEUES = isa.QUEUES
+REGISTERS = 8  # DDR base registers: reg_id is 3 bits
+DEFAULT_REGIONS = {0: "CONST", 1: "DATA"}  # passes/codegen/ddr_layout.py's REG_IDS
+
+
+def _pair(src: str, dst: str) -> str:
+    return f"{src}->{dst}"
+
+
+@attrs.define
+class Counters:
+    """What a run did, per unit (order-independent: equal for every queue order of a
+    race-free program).
+
+    ``instructions``: instructions run per queue; ``loaded`` / ``saved``: DDR bytes LOAD read /
+    SAVE wrote per base register (``regions`` names the registers: CONST, DATA);
+    ``bank_written`` / ``bank_read``: bank bytes written (pads and word tails included) / read
+    per bank group; ``pad_bytes``: zero bytes LOAD wrote as pads; ``tokens``: tokens passed per
+    FIFO, ``"LOAD->CONV"``."""
+
+    instructions: dict = attrs.field(factory=lambda: {q: 0 for q in QUEUES})
+    loaded: dict = attrs.field(factory=dict)
+    saved: dict = attrs.field(factory=dict)
+    bank_written: dict = attrs.field(factory=dict)
+    bank_read: dict = attrs.field(factory=dict)
+    pad_bytes: int = 0
+    tokens: dict = attrs.field(factory=lambda: {_pair(s, d): 0 for s in QUEUES for d in QUEUES
+                                                if s != d})
+    regions: dict = attrs.field(factory=lambda: dict(DEFAULT_REGIONS))
+
+    def count_load(self, reg_id: int, ddr_bytes: int, group: str, bank_bytes: int,
+                   pad_bytes: int = 0) -> None:
+        """Add one LOAD's bytes."""
+        self.loaded[reg_id] = self.loaded.get(reg_id, 0) + ddr_bytes
+        self.bank_written[group] = self.bank_written.get(group, 0) + bank_bytes
+        self.pad_bytes += pad_bytes
+
+    def count_save(self, reg_id: int, ddr_bytes: int, group: str, bank_bytes: int) -> None:
+        """Add one SAVE's bytes."""
+        self.saved[reg_id] = self.saved.get(reg_id, 0) + ddr_bytes
+        self.bank_read[group] = self.bank_read.get(group, 0) + bank_bytes
+
+    def _region(self, table: dict, region) -> int:
+        if region is None:
+            return sum(table.values())
+        if isinstance(region, str):
+            regs = [r for r, name in self.regions.items() if name == region]
+            if not regs:
+                raise XirError(f"no base register is named {region!r} "
+                               f"(named: {', '.join(sorted(self.regions.values()))})")
+            return sum(table.get(r, 0) for r in regs)
+        return table.get(region, 0)
+
+    def bytes_loaded(self, region: str | int | None = None) -> int:
+        """DDR bytes loaded from ``region`` (a name such as ``"CONST"``, a reg_id, or None:
+        all)."""
+        return self._region(self.loaded, region)
+
+    def bytes_saved(self, region: str | int | None = None) -> int:
+        """DDR bytes saved to ``region`` (as :meth:`bytes_loaded`)."""
+        return self._region(self.saved, region)
+
+    @property
+    def tokens_passed(self) -> int:
+        """Tokens passed through all FIFOs."""
+        return sum(self.tokens.values())
+
+    def as_dict(self) -> dict:
+        """The counters as a JSON-ready dict (register keys as region names where known)."""
+        def named(table):
+            return {self.regions.get(r, f"reg{r}"): v for r, v in sorted(table.items())}
+        return {"instructions": dict(self.instructions), "loaded": named(self.loaded),
+                "saved": named(self.saved), "bank_written": dict(sorted(self.bank_written.items())),
+                "bank_read": dict(sorted(self.bank_read.items())), "pad_bytes": self.pad_bytes,
+                "tokens": {k: v for k, v in self.tokens.items() if v}}
+
+    def summary(self) -> str:
+        """One line: instructions per queue, bytes loaded and saved, tokens."""
+        d = self.as_dict()
+        ins = ", ".join(f"{q} {n}" for q, n in d["instructions"].items())
+        io = lambda t: ", ".join(f"{k} {v}" for k, v in t.items()) or "0"  # noqa: E731
+        return (f"instructions: {ins}; loaded: {io(d['loaded'])} bytes; saved: "
+                f"{io(d['saved'])} bytes; tokens: {self.tokens_passed}")
+
+
+class TokenFifo:
+    """The dependency-token FIFO from queue ``src`` to queue ``dst`` (VTA's): tokens carry no
+    data, so it is a count. ``passed`` counts every token ever pushed."""
+
+    def __init__(self, src: str, dst: str):
+        self.src, self.dst = src, dst
+        self.count = 0
+        self.passed = 0
+
+    @property
+    def name(self) -> str:
+        """``LOAD->CONV``."""
+        return _pair(self.src, self.dst)
+
+    def push(self) -> None:
+        """One token in (the producer's ``dpdby``)."""
+        self.count += 1
+        self.passed += 1
+
+    def pop(self) -> None:
+        """One token out (the consumer's ``dpdon``); only when there is one."""
+        assert self.count > 0, self.name
+        self.count -= 1
+
+
+class InstructionQueue:
+    """One of the four queues: its instructions in program order; only the head may run."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.bit = QUEUES.index(name)
+        self.pending: deque[Instr] = deque()
+
+    @property
+    def head(self) -> Instr | None:
+        """The next instruction, or None when the queue has drained."""
+        return self.pending[0] if self.pending else None
+
+    def waits_on(self, fifos: dict) -> list[str]:
+        """The queues whose token the head lacks (empty: it may run)."""
+        head = self.head
+        return [q for bit, q in enumerate(QUEUES)
+                if head["dpdon"] >> bit & 1 and fifos[q, self.name].count == 0]
+
+
+def _registers(registers) -> dict[int, int]:
+    if registers is None:
+        return {}
+    items = registers.items() if isinstance(registers, Mapping) else enumerate(registers)
+    out = {}
+    for reg, base in items:
+        if not (isinstance(reg, int) and 0 <= reg < REGISTERS):
+            raise XirError(f"DDR base register {reg!r} does not exist (reg_id 0-{REGISTERS - 1})")
+        if base is None:
+            continue
+        if not (isinstance(base, int) and base >= 0):
+            raise XirError(f"DDR base register {reg} = {base!r}: a base is a byte address >= 0")
+        out[reg] = int(base)
+    return out
+
+
+def program_instructions(program) -> list[Instr]:
+    """The instructions of a ``dpuisa.program``, a list of its instruction ops, or an encoded
+    stream (bytes or 32-bit words, decoded bit for bit and not verified: the machine checks
+    what it runs), each with its index and word offset."""
+    if isinstance(program, (bytes, bytearray, memoryview)) or (
+            isinstance(program, Sequence) and all(isinstance(w, (int, np.integer))
+                                                   for w in program)):
+        data = bytes(program) if isinstance(program, memoryview) else (
+            program if isinstance(program, (bytes, bytearray)) else [int(w) for w in program])
+        return [Instr(n, word, spec, values)
+                for n, (word, spec, values) in enumerate(decode_words(data))]
+    ops = getattr(program, "instructions", program)
+    out, word = [], 0
+    for n, op in enumerate(ops):
+        spec = getattr(op, "spec", None)
+        if spec is None:
+            raise XirError(f"instruction {n}: '{op.name}' is not a DPU instruction")
+        out.append(Instr(n, word, spec, op.field_values()))
+        word += spec.words
+    return out
+
+
+class Machine:
+    """A DPU of ``target`` (a :class:`~xir.backend.targets.Target` or a name): its bank groups
+    (``banks``), its DDR (``ddr``: ``ddr`` bytes, or a size in bytes), its queues, token FIFOs
+    and engines. Banks and DDR keep their contents from one :meth:`run` to the next."""
+
+    def __init__(self, target, ddr=0):
+        if isinstance(target, str):
+            from xir.backend.targets import load_target
+
+            target = load_target(target)
+        self.target = target
+        self.banks = BankMap(target)
+        self.ddr = DdrMemory(ddr)
+        self.engines = {e.mnemonic: e for e in (LoadEngine(self.banks, self.ddr),
+                                                SaveEngine(self.banks, self.ddr))}
+
+    def bank(self, name: str):
+        """The :class:`~.memory.BankGroupMemory` of the group called ``name``."""
+        return self.banks[name]
+
+    def _check_target(self, program) -> None:
+        if isinstance(program, ProgramOp):
+            named = program_target(program)
+            if named is not None and named.name != self.target.name:
+                raise XirError(f"the program is for {named.name}, the machine is "
+                               f"{self.target.name}")
+
+    def dispatch(self, instructions: list[Instr]) -> dict[str, InstructionQueue]:
+        """The queues holding ``instructions`` in order, by kind; XirError for a program with no
+        END or something after it, a flag on the instruction's own queue or on END, or an
+        instruction no engine of the machine runs yet."""
+        queues = {q: InstructionQueue(q) for q in QUEUES}
+        end = next((ins for ins in instructions if ins.spec.queue is None), None)
+        if end is None:
+            raise XirError("the program has no END")
+        if end.index != len(instructions) - 1:
+            raise instructions[end.index + 1].fault(None, "comes after END, which ends the "
+                                                          "program")
+        for ins in instructions:
+            for flag in ("dpdon", "dpdby"):
+                if ins.spec.queue is None and ins[flag]:
+                    raise ins.fault(flag, "is set: END runs on no queue, its flags must be 0")
+                if ins.spec.queue is not None and ins[flag] >> QUEUES.index(ins.spec.queue) & 1:
+                    raise ins.fault(flag, f"names {ins.spec.queue}, the queue {ins.mnemonic} "
+                                          f"itself runs on")
+            if ins.spec.queue is None:
+                continue
+            if ins.mnemonic not in self.engines:
+                raise ins.fault(None, f"{ins.mnemonic} is not simulated yet: the machine runs "
+                                      f"LOAD and SAVE; the {ins.spec.engine} engine "
+                                      f"({ins.spec.queue} queue) comes with the compute step")
+            queues[ins.spec.queue].pending.append(ins)
+        return queues
+
+    def run(self, program, registers=None, seed: int | None = None,
+            regions: Mapping[int, str] | None = None) -> Counters:
+        """Run ``program`` (a ``dpuisa.program``, its ops, or encoded bytes or words) to its END
+        and return its :class:`Counters`. ``registers``: the DDR base registers, ``{reg_id:
+        byte address}`` or a sequence (by convention reg 0 CONST, reg 1 DATA, named by
+        ``regions``). ``seed``: None runs the ready head earliest in the program each step;
+        an integer picks a ready queue at random (seeded). XirError on a fault (naming the
+        instruction, its word and the field), on a deadlock, or on tokens left at END."""
+        self._check_target(program)
+        regs = _registers(registers)
+        counters = Counters()
+        if regions is not None:
+            counters.regions = dict(regions)
+        queues = self.dispatch(program_instructions(program))
+        fifos = {(s, d): TokenFifo(s, d) for s in QUEUES for d in QUEUES if s != d}
+        rng = random.Random(seed) if seed is not None else None
+        while True:
+            live = [q for q in queues.values() if q.head is not None]
+            if not live:
+                break
+            ready = [q for q in live if not q.waits_on(fifos)]
+            if not ready:
+                raise self._deadlock(live, fifos)
+            queue = rng.choice(ready) if rng else min(ready, key=lambda q: q.head.index)
+            self._step(queue, fifos, regs, counters)
+        left = [f"{f.name} {f.count}" for f in fifos.values() if f.count]
+        if left:
+            raise XirError(f"END with tokens left in their FIFOs ({', '.join(left)}): the program "
+                           f"signals more tokens (dpdby) than it awaits (dpdon)")
+        for f in fifos.values():
+            counters.tokens[f.name] = f.passed
+        return counters
+
+    def _step(self, queue: InstructionQueue, fifos: dict, regs: dict, counters: Counters):
+        ins = queue.pending.popleft()
+        for bit, other in enumerate(QUEUES):
+            if ins["dpdon"] >> bit & 1:
+                fifos[other, queue.name].pop()
+        self.engines[ins.mnemonic].execute(ins, regs, counters)
+        for bit, other in enumerate(QUEUES):
+            if ins["dpdby"] >> bit & 1:
+                fifos[queue.name, other].push()
+        counters.instructions[queue.name] += 1
+
+    @staticmethod
+    def _deadlock(live: list[InstructionQueue], fifos: dict) -> XirError:
+        remaining = sum(len(q.pending) for q in live)
+        parts = []
+        for q in live:
+            waits = q.waits_on(fifos)
+            tokens = " and ".join(f"a token from {w} (FIFO {_pair(w, q.name)} is empty)"
+                                  for w in waits)
+            parts.append(f"{q.name} waits at {q.head.where} for {tokens}")
+        return XirError(f"dependency deadlock: no queue can step and {remaining} instruction"
+                        f"{'s' if remaining != 1 else ''} remain: {'; '.join(parts)}")
+
+
+def simulate(program, target, ddr, registers=None, seed: int | None = None):
+    """Run ``program`` on a fresh :class:`Machine` of ``target`` whose DDR starts as ``ddr``
+    (bytes, or a size); returns ``(machine, counters)``."""
+    machine = Machine(target, ddr)
+    return machine, machine.run(program, registers, seed)
