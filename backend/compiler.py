@@ -143,8 +143,8 @@ def _is_bookkeeping(op) -> bool:
 def workload_ops(op) -> int:
     """Arithmetic operations of one op, as DPU tools count them: 2 per multiply-accumulate of a
     convolution or dense (its weight is its second operand: per output element, the product of
-    the weight's dimensions but the output channels'; a transposed convolution: per input
-    element, all of them), one per output element and kernel tap of a pooling, one per output
+    the weight's dimensions but the output channels', a depthwise one's kernel area; a
+    transposed convolution: per input element, all of them), one per output element and kernel tap of a pooling, one per output
     element and input of an eltwise op; data movement counts 0. Batch 1: a dynamic dimension
     counts as 1."""
     name = op.name.split(".", 1)[1] if "." in op.name else op.name
@@ -155,6 +155,8 @@ def workload_ops(op) -> int:
         w = op.operands[1].type.shape
         if "transpose" in name:
             return 2 * _elements(op.operands[0]) * int(np.prod(w)) // w[-1]
+        if name.startswith("depthwise"):  # weight (1, kh, kw, C): one channel per output
+            return 2 * out * int(np.prod(w[1:3]))
         return 2 * out * int(np.prod(w[1:]))
     if "pool" in name:
         kernel = op.attributes.get("kernel") or op.attributes.get("kernel_shape")

@@ -264,3 +264,11 @@ def test_compile_errors_are_one_line(digits_files, tmp_path):
     assert (code, err) == (1, f"xir compile: error: cannot read calibration data "
                               f"'{tmp_path / 'none.npz'}': no such file\n")
     assert not (tmp_path / "m.xmodel").exists()
+
+
+def test_a_depthwise_layer_counts_its_kernel_area_per_output(digits_files):
+    compiled = compiled_digits(digits_files[0], "digits_dwsep")
+    dw = next(op for op in compiled.module.walk() if op.name == "dpu.depthwise_conv2d_fix")
+    n, h, w, c = [max(d, 1) for d in dw.results[0].type.shape]
+    kh, kw = dw.param["kernel"]
+    assert workload_ops(dw) == 2 * h * w * c * kh * kw
