@@ -28,8 +28,6 @@ import time
 import attrs
 import numpy as np
 
-PHASES = ("inspect", "quantize", "fuse", "partition", "verify")
-
 
 @attrs.define
 class CompiledModel:
