@@ -286,13 +286,11 @@ def test_a_fault_changes_nothing():
     assert not m.bank("VB0").data.any()
 
 
-def test_compute_instructions_are_not_simulated_yet():
-    ops = [mi("LOAD", **ROW, dpdby=CONV),
-           mi("CONVINIT", kernel_h=1, kernel_w=1, stride_h=1, stride_w=1),
-           mi("CONV", dpdon=LOAD, bank_id_out=8, bank_id_weights=16, bank_id_bias=33)]
+def test_instructions_without_an_engine_are_not_simulated_yet():
+    ops = [mi("LOAD", **ROW, dpdby=MISC), mi("ELEWINIT", dpdon=LOAD)]
     assert fault(ops) == (
-        "instruction 1 (CONVINIT at word 5): CONVINIT is not simulated yet: the machine runs "
-        "LOAD and SAVE; the conv engine (CONV queue) comes with the compute step")
+        "instruction 1 (ELEWINIT at word 5): ELEWINIT is not simulated yet: the machine runs "
+        "LOAD, SAVE, CONVINIT, CONV, ALUINIT, ALU; the eltwise engine (MISC queue) comes next")
 
 
 def test_program_shape():

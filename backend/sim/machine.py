@@ -6,7 +6,8 @@ target, its ``bank_num`` × ``bank_depth`` × ``bank_width`` bytes), the DDR
 (:class:`~.memory.DdrMemory`), the four instruction queues (:class:`InstructionQueue`: LOAD,
 SAVE, CONV, MISC), a dependency-token FIFO per ordered pair of queues (:class:`TokenFifo`, as
 VTA's), and the engines that execute instructions (:class:`~.datamove.LoadEngine`,
-:class:`~.datamove.SaveEngine`; the compute engines come next).
+:class:`~.datamove.SaveEngine`, and the conv and ALU engines of :mod:`.compute`; pooling and
+eltwise come next).
 
 :class:`Machine` takes a program (a ``dpuisa.program``, its instruction ops, or the encoded
 stream as bytes or words), dispatches its instructions in order into the queues by kind, and
@@ -218,8 +219,12 @@ class Machine:
         self.target = target
         self.banks = BankMap(target)
         self.ddr = DdrMemory(ddr)
+        from .compute import alu_engines, conv_engines
+
         self.engines = {e.mnemonic: e for e in (LoadEngine(self.banks, self.ddr),
-                                                SaveEngine(self.banks, self.ddr))}
+                                                SaveEngine(self.banks, self.ddr),
+                                                *conv_engines(self.banks),
+                                                *alu_engines(self.banks))}
 
     def bank(self, name: str):
         """The :class:`~.memory.BankGroupMemory` of the group called ``name``."""
@@ -254,8 +259,8 @@ class Machine:
                 continue
             if ins.mnemonic not in self.engines:
                 raise ins.fault(None, f"{ins.mnemonic} is not simulated yet: the machine runs "
-                                      f"LOAD and SAVE; the {ins.spec.engine} engine "
-                                      f"({ins.spec.queue} queue) comes with the compute step")
+                                      f"{', '.join(self.engines)}; the {ins.spec.engine} "
+                                      f"engine ({ins.spec.queue} queue) comes next")
             queues[ins.spec.queue].pending.append(ins)
         return queues
 

@@ -1,0 +1,227 @@
+"""The compute engines: :class:`ConvInitEngine` (CONVINIT) and :class:`ConvEngine` (CONV), and
+the ALU's depthwise convolution (:class:`AluInitEngine`, :class:`AluEngine`: ALUINIT / ALU with
+exec_type dwconv, the same fields read the same way, ``depthwise_conv_tile`` instead), which
+read their tiles out of the banks by the bank contract of docs/simulator.md, call
+:func:`.engines.conv_tile` (the arithmetic is written there, not here) and write the output
+pixels back by the same contract.
+
+The meaning of each CONVINIT and CONV field is in docs/simulator.md ("The conv engine"). In
+short, one CONV computes ``length`` output pixels of one output row × OCP output channels:
+``kernel_h - pad_top - pad_bottom`` input rows from ``bank_addr_in``, ``jump_read`` words
+apart (so the row jump carries a vertical dilation), each a run of
+``(length - 1) · stride_w + kernel_w - pad_left - pad_right`` pixels of ``channel_group`` ·
+ICP bytes from ring slot ``bank_id_in``; the weights of one OCP block from
+``bank_addr_weights`` (kh · kw · channel_group blocks of OCP pixels of ICP bytes, as LOAD
+put the packed weights there); OCP bias bytes from ``bank_addr_bias``; output pixels from ring
+slot ``bank_id_out``, ``jump_write`` words apart in a bank.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xir.dialects.dpuisa import isa
+from xir.dialects.quant import fixed
+
+from .datamove import BankMap
+from .engines import conv_tile, depthwise_conv_tile
+from .memory import BankGroupMemory, Instr
+
+#: act_type code → the quant dialect's activation code (fixed.ACTIVATIONS).
+_ACTS = {"none": fixed.NONE, "relu": fixed.RELU, "relu_six": fixed.RELU6,
+         "leaky_relu": fixed.LEAKY_RELU, "hsigmoid": fixed.HARD_SIGMOID,
+         "hswish": fixed.HARD_SWISH}
+
+
+def ring_slots(ins: Instr, group: BankGroupMemory, id_field: str, addr_field: str,
+               pixels: int, words: int, jump: int, addr: int | None = None,
+               what: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """(bank index, word address) arrays (pixels × words) of a run of ``pixels`` pixels of
+    ``words`` words from ring slot ``ins[id_field]`` and word ``addr`` (default
+    ``ins[addr_field]``), pixels sharing a bank ``jump`` words apart: the bank contract of
+    :meth:`~.memory.BankGroupMemory.slots`, for the fields of a compute instruction. Faults
+    name ``addr_field`` (or ``id_field``)."""
+    g = group.group
+    addr = ins[addr_field] if addr is None else addr
+    depth = f"bank group {g.name}'s depth {g.bank_depth} (words 0-{g.bank_depth - 1})"
+    q = ins[id_field] - g.base_id + np.arange(pixels, dtype=np.int64)
+    turn = q // g.bank_num
+    if pixels and words and turn[-1] > 0 and jump < words:
+        raise ins.fault(addr_field, f"{what}: pixels {jump} word(s) apart in a bank overlap "
+                        f"(a pixel takes {words} word(s) of bank group {g.name})")
+    word = addr + turn[:, None] * jump + np.arange(words, dtype=np.int64)[None, :]
+    if word.size and (word.max() >= g.bank_depth or addr < 0):
+        raise ins.fault(addr_field, f"{what}: {pixels} pixel(s) of {words} word(s), {jump} "
+                        f"word(s) apart in a bank, reach word {int(word.max())}, which "
+                        f"exceeds {depth}")
+    bank = np.broadcast_to((q % g.bank_num)[:, None], word.shape)
+    return bank, word
+
+
+class ConvState:
+    """What CONVINIT sets and CONV reads: the CONVINIT's field values (None before one)."""
+
+    def __init__(self):
+        self.init: Instr | None = None
+
+
+class _Compute:
+    def __init__(self, banks: BankMap, state: ConvState):
+        self.banks = banks
+        self.state = state
+        self.engine = banks.target.conv
+
+
+class ConvInitEngine(_Compute):
+    """CONVINIT: keeps the shifts, nonlinear, window and jumps for the CONVs after it."""
+
+    mnemonic = "CONVINIT"
+
+    def execute(self, ins: Instr, registers: dict, counters) -> None:
+        """Check the window fields and keep ``ins``."""
+        for name in ("kernel_h", "kernel_w", "stride_w"):
+            if ins[name] == 0:
+                raise ins.fault(name, "must be at least 1")
+        self.state.init = ins
+
+
+def nonlinear_of(init: Instr) -> tuple:
+    """The nonlinear tuple of :func:`.engines.nonlinear` from CONVINIT's fields: relu_six's
+    bound from shift_hsigmoid = output_fp + 1, hsigmoid's hsigmoid_in from shift_hsigmoid and
+    output_fp = shift_hswish, hswish's hsigmoid_in = shift_hsigmoid - 7 (docs/simulator.md)."""
+    act = isa.ACT_TYPES[init["act_type"]]
+    if act not in _ACTS:
+        raise init.fault("act_type", f"({act}) is not a nonlinear the conv engine runs")
+    code, sh, sw = _ACTS[act], init["shift_hsigmoid"], init["shift_hswish"]
+    if code == fixed.RELU6:
+        return code, fixed.relu6_bound(sh - 1), 0, 0, 0
+    if code == fixed.HARD_SIGMOID:
+        return code, 0, sh - 14 + sw, sh, 0
+    if code == fixed.HARD_SWISH:
+        return code, 0, sh - 7, sh, sw
+    return code, 0, 0, 0, 0
+
+
+class ConvEngine(_Compute):
+    """CONV: one output row segment of ``length`` pixels × OCP channels."""
+
+    mnemonic = "CONV"
+    depthwise = False
+
+    def parallel(self) -> tuple[int, int]:
+        """(ICP, OCP): the input channels of a channel group, the output channels written."""
+        return self.engine.input_channel_parallel, self.engine.output_channel_parallel
+
+    def _group(self, ins: Instr, access: isa.BankAccess) -> BankGroupMemory:
+        return self.banks.resolve(ins, access.id_field, ins.spec.engine, access.engine_bank)
+
+    def execute(self, ins: Instr, registers: dict, counters) -> None:
+        """Read the input rows, weights and bias, run :func:`conv_tile`, write the pixels."""
+        init = self.state.init
+        if init is None:
+            raise ins.fault(None, "comes before any CONVINIT: the conv engine has no window")
+        icp, ocp = self.parallel()
+        kh, kw, sw = init["kernel_h"], init["kernel_w"], init["stride_w"]
+        length, groups = ins["length"], ins["channel_group"]
+        pt, pl, pb, pr = (ins[f"pad_{s}"] for s in ("top", "left", "bottom", "right"))
+        rows = kh - pt - pb
+        if rows < 0:
+            raise ins.fault("pad_top", f"with pad_bottom = {pb} leaves {rows} of the "
+                            f"kernel_h = {kh} rows")
+        if length == 0:
+            return
+        n_in = (length - 1) * sw + kw - pl - pr
+        if n_in < 0:
+            raise ins.fault("pad_left", f"with pad_right = {pr} leaves {n_in} input pixels")
+        by_field = {a.id_field: a for a in ins.spec.banks}
+        vin = self._group(ins, by_field["bank_id_in"])
+        vout = self._group(ins, by_field["bank_id_out"])
+        wgrp = self._group(ins, by_field["bank_id_weights"])
+        bgrp = self._group(ins, by_field["bank_id_bias"])
+        channels = groups * icp
+        words_in = vin.words_per_pixel(channels)
+        x = np.empty((rows, n_in, channels), np.int8)
+        for k in range(rows):
+            bank, word = ring_slots(ins, vin, "bank_id_in", "bank_addr_in", n_in, words_in,
+                                    words_in, ins["bank_addr_in"] + k * init["jump_read"],
+                                    f"input row {k} (jump_read = {init['jump_read']})")
+            x[k] = vin.read(bank, word, channels).view(np.int8)
+        # weights: conv, kh · kw · groups OCP × ICP blocks (pack_weights); depthwise, per CP
+        # group kh · kw pixels of CP bytes (pack_depthwise_weights)
+        blocks = groups * kh * kw if self.depthwise else kh * kw * groups * ocp
+        words_w = wgrp.words_per_pixel(icp)
+        bank, word = ring_slots(ins, wgrp, "bank_id_weights", "bank_addr_weights", blocks,
+                                words_w, words_w, what="weights")
+        w = wgrp.read(bank, word, icp).view(np.int8)
+        out_channels = channels if self.depthwise else ocp
+        bias_pixels = groups if self.depthwise else 1
+        words_b = bgrp.words_per_pixel(ocp)
+        bank, word = ring_slots(ins, bgrp, "bank_id_bias", "bank_addr_bias", bias_pixels,
+                                words_b, words_b, what="bias")
+        bias = bgrp.read(bank, word, ocp).view(np.int8).reshape(out_channels)
+        common = dict(stride=(1, sw), pad=(pt, pl, pb, pr), shift_bias=init["shift_bias"],
+                      shift_cut=init["shift_cut"], act=nonlinear_of(init))
+        if self.depthwise:
+            w = w.reshape(groups, kh, kw, icp).transpose(1, 2, 0, 3).reshape(kh, kw, channels)
+            out = depthwise_conv_tile(x, np.ascontiguousarray(w), bias, **common)
+        else:
+            w = w.reshape(kh, kw, groups, ocp, icp).transpose(3, 0, 1, 2, 4)
+            out = conv_tile(x, np.ascontiguousarray(w.reshape(ocp, kh, kw, channels)), bias,
+                            **common)
+        ocp = out_channels
+        words_out = vout.words_per_pixel(ocp)
+        bank, word = ring_slots(ins, vout, "bank_id_out", "bank_addr_out", length, words_out,
+                                init["jump_write"], what=f"output (jump_write = "
+                                                        f"{init['jump_write']})")
+        vout.write(bank, word, out.reshape(length, ocp).view(np.uint8))
+        width = vin.group.bank_width
+        counters.bank_read[vin.name] = counters.bank_read.get(vin.name, 0) + \
+            rows * n_in * words_in * width
+        counters.bank_read[wgrp.name] = counters.bank_read.get(wgrp.name, 0) + \
+            blocks * words_w * wgrp.group.bank_width
+        counters.bank_read[bgrp.name] = counters.bank_read.get(bgrp.name, 0) + \
+            words_b * bgrp.group.bank_width
+        counters.bank_written[vout.name] = counters.bank_written.get(vout.name, 0) + \
+            length * words_out * vout.group.bank_width
+
+
+class AluInitEngine(ConvInitEngine):
+    """ALUINIT: as CONVINIT, for the ALU; only ``exec_type`` dwconv is simulated yet."""
+
+    mnemonic = "ALUINIT"
+
+    def execute(self, ins: Instr, registers: dict, counters) -> None:
+        """Check the operation and keep ``ins``."""
+        kind = isa.ALUINIT.field("exec_type").choices[ins["exec_type"]]
+        if kind != "dwconv":
+            raise ins.fault("exec_type", f"({kind}) is not simulated yet (dwconv is)")
+        super().execute(ins, registers, counters)
+
+
+class AluEngine(ConvEngine):
+    """ALU with ``exec_type`` dwconv: a depthwise convolution of ``length`` output pixels ×
+    ``channel_group`` · CP channels (docs/simulator.md)."""
+
+    mnemonic = "ALU"
+    depthwise = True
+
+    def parallel(self) -> tuple[int, int]:
+        cp = self.engine.channel_parallel
+        return cp, cp
+
+
+def conv_engines(banks: BankMap) -> tuple:
+    """The CONVINIT and CONV engines of one machine, sharing their state."""
+    state = ConvState()
+    return ConvInitEngine(banks, state), ConvEngine(banks, state)
+
+
+def alu_engines(banks: BankMap) -> tuple:
+    """The ALUINIT and ALU engines of one machine (depthwise convolution), sharing their
+    state; none on a target without an ALU."""
+    if banks.target.alu is None:
+        return ()
+    state = ConvState()
+    init, alu = AluInitEngine(banks, state), AluEngine(banks, state)
+    init.engine = alu.engine = banks.target.alu
+    return init, alu
