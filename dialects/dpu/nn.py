@@ -14,7 +14,7 @@ from __future__ import annotations
 from xir import attributes as A
 from xir import types as T
 from xir.dialects.graph import nn as graph_nn
-from xir.dialects.graph.base import ShapeError, ints_attr
+from xir.dialects.graph.base import ShapeError, check_weighted_operands, ints_attr
 from xir.dialects.quant import kernels as K
 from xir.dialects.quant.base import (I8, SHIFT_CUT, SHIFT_HSIGMOID, SHIFT_HSWISH, SHIFT_READ,
                                      SHIFT_WRITE, FixPoint, shift_bias_range)
@@ -151,9 +151,7 @@ class _ConvFixOp(DpuOp):
 
     @classmethod
     def infer_result_types(cls, operand_types, attributes):
-        if len(operand_types) not in (2, 3):
-            raise ShapeError(f"expects input, weight and at most one bias, but got "
-                             f"{len(operand_types)} operands")
+        check_weighted_operands(operand_types)
         x, w = operand_types[:2]
         check_rank(x, 4, "input (N, H, W, C)")
         check_rank(w, 4, "weight")

@@ -130,6 +130,13 @@ def get_str(attributes: dict, name: str, default=None) -> str | None:
     return default if value is None else value.value
 
 
+def check_weighted_operands(operand_types) -> None:
+    """A convolution's or dense's operands: input, weight and at most one bias (ShapeError)."""
+    if len(operand_types) not in (2, 3):
+        raise ShapeError(f"expects input, weight and at most one bias, but got "
+                         f"{len(operand_types)} operands")
+
+
 def ints_attr(values) -> A.ArrayAttr:
     """An integer-array attribute (``[1, 1]``)."""
     return A.ArrayAttr(tuple(A.IntegerAttr(int(v)) for v in values))

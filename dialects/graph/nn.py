@@ -16,7 +16,7 @@ from xir.opdef import (ArrayOf, IntegerAttrOf, OfClass, TensorOf, attr, operand,
 from xir.traits import Pure, SameOperandsAndResultType
 
 from . import nn_kernels as K
-from .base import GraphOp, ShapeError, float_attr, ints_attr, tensor_of
+from .base import GraphOp, ShapeError, check_weighted_operands, float_attr, ints_attr, tensor_of
 
 F32 = TensorOf(T.f32)
 FloatAttrC = OfClass((A.FloatAttr,), "float attribute")
@@ -76,11 +76,7 @@ class _ConvolutionOp(NNOp):
     group = attr(Positive, default=A.IntegerAttr(1))
     traits = (Pure(),)
 
-    @staticmethod
-    def _check_operand_count(operand_types) -> None:
-        if len(operand_types) not in (2, 3):
-            raise ShapeError(f"expects input, weight and at most one bias, but got "
-                             f"{len(operand_types)} operands")
+    _check_operand_count = staticmethod(check_weighted_operands)
 
 
 class Conv2dOp(_ConvolutionOp):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from xir import attributes as A
 from xir import types as T
 from xir.dialects.graph import nn as graph_nn
-from xir.dialects.graph.base import ShapeError, ints_attr, tensor_of
+from xir.dialects.graph.base import ShapeError, check_weighted_operands, ints_attr, tensor_of
 from xir.opdef import ArrayOf, IntegerAttrOf, attr, operand, result, var_operand
 from xir.traits import Pure, SameOperandsAndResultType
 
@@ -189,9 +189,7 @@ class DenseOp(_AccumulatingOp):
 
     @classmethod
     def infer_result_types(cls, operand_types, attributes):
-        if len(operand_types) not in (2, 3):
-            raise ShapeError(f"expects input, weight and at most one bias, but got "
-                             f"{len(operand_types)} operands")
+        check_weighted_operands(operand_types)
         x, w = operand_types[:2]
         if x.rank != 2 or w.rank != 2:
             raise ShapeError(f"expects a 2-D input (N, K) and a 2-D weight (M, K), but got "
