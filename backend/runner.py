@@ -34,10 +34,9 @@ from typing import Callable
 import numpy as np
 
 from xir import attributes as A
-from xir import types as T
 from xir.diagnostics import XirError, first_line
 from xir.interpreter import fits, run_function
-from xir.ir import Block, Operation, Region
+from xir.ir import Operation
 from xir.symbols import SymbolTable, entry_function, resolve_symbol, symbol_name
 
 DEVICE_ATTR = "xir.device"
@@ -71,7 +70,7 @@ class OnnxRuntimeExecutor:
 
     def __init__(self, func_op: Operation, runner: "Runner | None" = None):
         self.func_op = func_op
-        model, self.input_fps = subgraph_onnx(func_op)
+        model = subgraph_onnx(func_op)
         try:
             self.session = new_session(model.SerializeToString())
         except Exception as e:  # onnxruntime raises its own exception types
@@ -79,12 +78,7 @@ class OnnxRuntimeExecutor:
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def __call__(self, arrays: list) -> list:
-        feeds = {}
-        for name, array, fp in zip(self.input_names, arrays, self.input_fps):
-            array = np.asarray(array)
-            if fp is not None:  # an int8 argument, fed as its exact float q · 2^-fp
-                array = np.ldexp(array.astype(np.float32), -fp).astype(np.float32)
-            feeds[name] = array
+        feeds = {name: np.asarray(array) for name, array in zip(self.input_names, arrays)}
         try:
             return self.session.run(None, feeds)
         except Exception as e:
@@ -117,72 +111,28 @@ CPU_EXECUTORS: dict[str, ExecutorFactory] = {"onnxruntime": OnnxRuntimeExecutor,
 
 
 def subgraph_onnx(func_op: Operation):
-    """The ONNX model of subgraph function ``func_op`` and, per argument, the fix point at which
-    its feed is given as float (None: fed as it is); raises :class:`OnnxUnsupported`.
+    """The ONNX model of subgraph function ``func_op``; raises :class:`OnnxUnsupported`.
 
-    The function is cloned into a temporary module as ``@main``. QDQ graphs take floats, so
-    each int8 argument becomes a float32 argument quantized (exactly: it is on the grid) at the
-    fix point its consumers read it at. The export is :func:`~xir.frontends.onnx_qdq.export_qdq`
-    with ``dpu_rounding`` when quant ops are left, else the graph exporter's."""
+    The function is cloned into a temporary module as ``@main`` and exported with
+    :func:`~xir.frontends.onnx_qdq.export_qdq` (DPU rounding; int8 arguments stay int8 inputs)
+    when quant ops are left, else with the graph exporter."""
     from xir.builtin import ModuleOp
-    from xir.dialects.func import FuncOp
     from xir.frontends.onnx_export import export_onnx
     from xir.frontends.onnx_qdq import export_qdq
 
-    entry = func_op.regions[0].blocks[0]
-    fps = [_int8_fix_point(arg) if _is_int8(arg.type) else None for arg in entry.args]
-    arg_types = [T.TensorType(a.type.shape, T.f32) if fp is not None else a.type
-                 for a, fp in zip(entry.args, fps)]
-    signature = func_op.get_attr("function_type").value
-    arg_attrs = func_op.get_attr("arg_attrs")
-    res_attrs = func_op.get_attr("res_attrs")
-    main = FuncOp.from_signature(
-        "main", arg_types, signature.results,
-        arg_attrs=[dict(d.value) for d in arg_attrs] if arg_attrs is not None else None,
-        result_attrs=[dict(d.value) for d in res_attrs] if res_attrs is not None else None,
-        body=Region([Block(arg_types)]))
-    block = main.regions[0].blocks[0]
-    value_map: dict = {}
-    for old, new, fp in zip(entry.args, block.args, fps):
-        new.name_hint = old.name_hint
-        if fp is None:
-            value_map[old] = new
-            continue
-        quantize = Operation.create("quant.quantize", [new], [old.type],
-                                    attributes={"fix_point": A.IntegerAttr(fp)})
-        block.append(quantize)
-        value_map[old] = quantize.results[0]
-    for op in entry.ops:
-        block.append(op.clone(value_map))
+    main = func_op.clone()
+    main.properties["sym_name"] = A.StringAttr("main")
+    main.properties.pop("sym_visibility", None)
+    main.attributes.pop("xir.device", None)
     module = ModuleOp.build()
     module.body.append(main)
     quantized = any(op.name.startswith("quant.") for op in main.walk())
     try:
-        model = export_qdq(module, dpu_rounding=True) if quantized else export_onnx(module)
+        return export_qdq(module, dpu_rounding=True) if quantized else export_onnx(module)
     except XirError as e:
         raise OnnxUnsupported(e.diagnostic.message) from None
     except Exception as e:  # an exporter that fails otherwise: still a reason to use numpy
         raise OnnxUnsupported(f"export failed: {type(e).__name__}: {first_line(e)}") from None
-    return model, fps
-
-
-def _is_int8(t) -> bool:
-    return isinstance(t, T.TensorType) and t.element_type == T.i8
-
-
-def _int8_fix_point(arg) -> int:
-    """The fix point at which the quant ops using int8 block argument ``arg`` read it (0 if
-    none says; :class:`OnnxUnsupported` if they disagree)."""
-    fps = set()
-    for user in arg.users:
-        reads = user.operand_fix_points() if hasattr(user, "operand_fix_points") else []
-        for value, fp in zip(user.operands, reads):
-            if value is arg and fp is not None:
-                fps.add(fp)
-    if len(fps) > 1:
-        raise OnnxUnsupported(f"its int8 argument '%{arg.name_hint or arg.index}' is read at "
-                              f"several fix points ({', '.join(map(str, sorted(fps)))})")
-    return fps.pop() if fps else 0
 
 
 # -- the runner --------------------------------------------------------------------------------------

@@ -38,7 +38,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from xir import types as T
 from xir.attributes import location_name
+from xir.diagnostics import XirError
 from xir.dialects.graph.constants import identifier
 from xir.dialects.graph.nn_kernels import _ceil_pads
 from xir.dialects.quant import kernels as K
@@ -142,6 +144,15 @@ class _QdqExporter:
         out = self.ex.define(result, hint, f"{self.ex.node_name or 't'}_out")
         self.ex.node("DequantizeLinear", [q, self.scale(fp), self.zero_point(np.int8)], [out])
         self.ints[id(result)] = q
+
+    def int8_input(self, arg) -> None:
+        """An int8 argument: its graph input stays int8, and its consumers read it through a
+        DequantizeLinear at the fix point they read it at (exact)."""
+        q = self.ex.name_of(arg)
+        out = self.ex.define(arg, f"{q}_float", "input_float")
+        fp = read_fix_point(arg)
+        self.ex.node("DequantizeLinear", [q, self.scale(fp), self.zero_point(np.int8)], [out])
+        self.ints[id(arg)] = q
 
     def name_of(self, value) -> str:
         """A returned value's name: an int8 one is returned as int8 (its QuantizeLinear)."""
@@ -385,6 +396,20 @@ def rounding_grid(op) -> int | None:
     return grid + K.LEAKY_SHIFT if activation == "leaky_relu" else grid
 
 
+def read_fix_point(value) -> int:
+    """The fix point at which the quant ops using int8 ``value`` read it (0 if none says);
+    XirError if they read it at several."""
+    fps = set()
+    for user in value.users:
+        reads = user.operand_fix_points() if hasattr(user, "operand_fix_points") else []
+        fps.update(fp for v, fp in zip(user.operands, reads) if v is value and fp is not None)
+    if len(fps) > 1:
+        raise XirError(f"the int8 input '%{value.name_hint or value.index}' is read at several "
+                       f"fix points ({', '.join(map(str, sorted(fps)))}), which one "
+                       "DequantizeLinear cannot give")
+    return fps.pop() if fps else 0
+
+
 def export_qdq(module, opset: int = 17, dpu_rounding: bool = True):
     """Export a quant-dialect module (its ``func.func @main``; graph-dialect ops may remain) as
     an ONNX QDQ ``onnx.ModelProto`` that ``onnx.checker`` accepts and onnxruntime runs.
@@ -397,12 +422,16 @@ def export_qdq(module, opset: int = 17, dpu_rounding: bool = True):
     QuantizeLinear: no value is then a tie, and half to even of x + 2^-(g+1) is the DPU's
     half-up of x, so onnxruntime reproduces the executor bit for bit while the value fits
     float32 (not the input ``quant.quantize``: STD_ROUND of an arbitrary float stays
-    half to even at ties). Raises :class:`~xir.diagnostics.XirError` for an op with no export.
+    half to even at ties). An int8 argument is an int8 graph input, dequantized at the fix
+    point its consumers read it at. Raises :class:`~xir.diagnostics.XirError` for an op with no export.
     """
     func = main_function(module)
     ex = new_exporter(opset)
     state = _QdqExporter(ex)
     inputs = export_inputs(ex, func)
+    for arg in func.regions[0].entry.args:
+        if isinstance(arg.type, T.TensorType) and arg.type.element_type == T.i8:
+            state.int8_input(arg)  # an int8 input (a CPU subgraph fed by the DPU, say)
     outputs = []
     for op in func.regions[0].entry.ops:
         ex.node_name = location_name(op.location)

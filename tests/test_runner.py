@@ -11,6 +11,7 @@ import warnings
 from contextlib import redirect_stderr, redirect_stdout
 
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -198,8 +199,9 @@ def test_runner_is_bit_identical_to_the_integer_executor(quant_module, split, cp
 
 
 def test_onnxruntime_runs_the_int8_boundary_exactly(cut):
-    """The CPU subgraph takes and returns int8: its export feeds q · 2^-fp and returns the
-    QuantizeLinear's int8; both subgraph outputs equal the numpy executor's."""
+    """The CPU subgraph takes and returns int8: its export takes an int8 input (dequantized at
+    the fix point its consumers read) and returns the QuantizeLinear's int8; both subgraph
+    outputs equal the numpy executor's."""
     boundaries = []
     for cpu in ("onnxruntime", "numpy"):
         boundary = {}
@@ -209,6 +211,9 @@ def test_onnxruntime_runs_the_int8_boundary_exactly(cut):
     for key in boundaries[0]:
         assert_identical(boundaries[0][key], boundaries[1][key])
     assert boundaries[0]["subgraph_cpu_1.out0"].dtype == np.int8
+    model = R.subgraph_onnx(next(op for op in cut.body.ops
+                                 if op.get_attr("sym_name").value == "subgraph_cpu_1"))
+    assert [i.type.tensor_type.elem_type for i in model.graph.input] == [onnx.TensorProto.INT8]
 
 
 def test_cpu_subgraph_returning_floats(quant_module):
@@ -226,9 +231,10 @@ def test_float_cpu_subgraph_goes_through_the_graph_exporter():
     module = quantized(softmax=True)
     cut = partition(module, SPLIT + [("subgraph_cpu_2", "CPU", {"scores"})])
     runner = R.Runner(cut)
-    model, fps = R.subgraph_onnx(next(op for op in cut.body.ops
-                                      if op.get_attr("sym_name").value == "subgraph_cpu_2"))
-    assert fps == [None] and [n.op_type for n in model.graph.node] == ["Softmax"]
+    model = R.subgraph_onnx(next(op for op in cut.body.ops
+                                 if op.get_attr("sym_name").value == "subgraph_cpu_2"))
+    assert [n.op_type for n in model.graph.node] == ["Softmax"]
+    assert [i.type.tensor_type.elem_type for i in model.graph.input] == [onnx.TensorProto.FLOAT]
     for x in INPUTS[:3]:
         (got,) = runner.run({"input": x})
         # a float op: onnxruntime and numpy agree to rounding, not bit for bit
@@ -472,8 +478,9 @@ def test_an_argument_read_at_two_fix_points_falls_back_and_a_plain_function_is_i
         warnings.simplefilter("always")
         c, b = runner.run({"x": x})
     assert [str(w.message) for w in caught] == [
-        "CPU subgraph 'subgraph_cpu_0' runs with numpy: onnxruntime cannot run it (its int8 "
-        "argument '%a' is read at several fix points (4, 5))"]
+        "CPU subgraph 'subgraph_cpu_0' runs with numpy: onnxruntime cannot run it (the int8 "
+        "input '%a' is read at several fix points (4, 5), which one DequantizeLinear cannot "
+        "give)"]
     q = np.array([[-16, 5, 40, 126]])  # x at fix point 4
 
     def relu_shift(v, shift):  # relu, then the DPU's shift right rounding half up
