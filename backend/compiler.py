@@ -85,7 +85,7 @@ def compile_model(module, target, calibration: dict, phase=None, **quantize_opti
         partition = partition_module(quantized)
     with timed("verify"):
         verify(quantized)
-        records = subgraph_records(quantized, target)
+        records = subgraph_records(quantized, partition, target)
     return CompiledModel(quantized, target, inspection, quantization, partition, records, seconds)
 
 
@@ -107,35 +107,25 @@ def _timed(phase, seconds: dict):
 # -- subgraph metadata ---------------------------------------------------------------------------
 
 
-def subgraph_records(module, target) -> list[dict]:
-    """One record per subgraph: ``{"name", "device", "workload_ops", "ops"}`` (and the target
-    for a DPU subgraph), USER first for the model's inputs, then the outlined functions in the
-    order ``@main`` calls them."""
+def subgraph_records(module, partition, target) -> list[dict]:
+    """One record per subgraph of ``partition`` (a PartitionSummary of ``module``): ``{"name",
+    "device", "workload_ops", "ops"}`` (and the target for a DPU subgraph), USER first for the
+    model's inputs, then the outlined functions in the order ``@main`` calls them."""
     from xir.backend.xmodel import target_record
-    from xir.symbols import entry_function
+    from xir.symbols import SymbolTable
 
-    main = entry_function(module, "main", "compile")
-    records = []
-    if main.regions[0].blocks[0].args:
-        records.append({"name": "input", "device": "USER", "workload_ops": 0, "ops": 0})
-    functions = {op.get_attr("sym_name").value: op for op in module.regions[0].blocks[0].ops
-                 if op.name == "func.func"}
-    for call in main.regions[0].blocks[0].ops:
-        if call.name != "func.call":
-            continue
-        func = functions[call.get_attr("callee").root]
-        device = func.attributes["xir.device"].value
-        ops = [op for op in func.walk() if op is not func and not _is_bookkeeping(op)]
-        record = {"name": func.get_attr("sym_name").value, "device": device,
-                  "workload_ops": sum(workload_ops(op) for op in ops), "ops": len(ops)}
-        if device == "DPU":
+    records = [{"name": "input", "device": "USER", "workload_ops": 0, "ops": 0}
+               ] if partition.user else []
+    functions = SymbolTable(module)
+    for subgraph in partition.subgraphs:
+        func = functions.lookup(subgraph.name)
+        record = {"name": subgraph.name, "device": subgraph.device,
+                  "workload_ops": sum(workload_ops(op) for op in func.walk() if op is not func),
+                  "ops": subgraph.ops}
+        if subgraph.device == "DPU":
             record["target"] = target_record(target)
         records.append(record)
     return records
-
-
-def _is_bookkeeping(op) -> bool:
-    return op.name in ("func.return",) or op.name.endswith(".constant")
 
 
 def workload_ops(op) -> int:

@@ -33,10 +33,10 @@ from xir.dialects.graph.constants import constant_attr
 from xir.dialects.quant import kernels as K
 from xir.dialects.quant.base import QuantOp
 from xir.dialects.quant.tensor import ConstantOp
-from xir.ir import Operation, OpResult
+from xir.ir import Operation
 from xir.pass_manager import Pass, register_pass
 
-from .dpu_rules import constant_array, node_name
+from .dpu_rules import constant_array, node_name, producer
 from .fusion import sole_user
 
 DEVICE_ATTR = "xir.device"
@@ -65,11 +65,6 @@ def on_cpu(op) -> bool:
     """Whether the inspector put ``op`` on the CPU (discardable attribute xir.device = "CPU")."""
     device = op.attributes.get(DEVICE_ATTR)
     return isinstance(device, A.StringAttr) and device.value.upper() == "CPU"
-
-
-def producer(value):
-    """The op defining ``value`` (None for a block argument)."""
-    return value.owner if isinstance(value, OpResult) else None
 
 
 def fix_point_of(value) -> int | None:
