@@ -206,6 +206,17 @@ def program_instructions(program) -> list[Instr]:
     return out
 
 
+def engine_factories() -> list:
+    """The functions building a machine's compute engines from its :class:`~.datamove.BankMap`
+    (each returns the engines of one unit, none where the target lacks the unit)."""
+    from .alu import alu_engines
+    from .compute import conv_engines
+    from .elew import elew_engines
+    from .pool import pool_engines
+
+    return [conv_engines, alu_engines, pool_engines, elew_engines]
+
+
 class Machine:
     """A DPU of ``target`` (a :class:`~xir.backend.targets.Target` or a name): its bank groups
     (``banks``), its DDR (``ddr``: ``ddr`` bytes, or a size in bytes), its queues, token FIFOs
@@ -219,12 +230,10 @@ class Machine:
         self.target = target
         self.banks = BankMap(target)
         self.ddr = DdrMemory(ddr)
-        from .compute import alu_engines, conv_engines
-
         self.engines = {e.mnemonic: e for e in (LoadEngine(self.banks, self.ddr),
-                                                SaveEngine(self.banks, self.ddr),
-                                                *conv_engines(self.banks),
-                                                *alu_engines(self.banks))}
+                                                SaveEngine(self.banks, self.ddr))}
+        self.engines.update({e.mnemonic: e for factory in engine_factories()
+                             for e in factory(self.banks)})
 
     def bank(self, name: str):
         """The :class:`~.memory.BankGroupMemory` of the group called ``name``."""
