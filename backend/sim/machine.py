@@ -211,10 +211,11 @@ def engine_factories() -> list:
     (each returns the engines of one unit, none where the target lacks the unit)."""
     from .alu import alu_engines
     from .compute import conv_engines
+    from .dwconv import dwconv_engines
     from .elew import elew_engines
     from .pool import pool_engines
 
-    return [conv_engines, alu_engines, pool_engines, elew_engines]
+    return [conv_engines, alu_engines, dwconv_engines, pool_engines, elew_engines]
 
 
 class Machine:
