@@ -11,7 +11,11 @@ runs, in order:
    (:mod:`xir.passes.fuse`);
 4. **partition**: maximal acyclic DPU regions and CPU regions outlined into functions called
    from ``@main`` (:mod:`xir.passes.partition`);
-5. **verify**, and the per-subgraph metadata (device, target, workload).
+5. **verify**, and the per-subgraph metadata (device, target, workload);
+6. **codegen**: each DPU subgraph planned, tiled and emitted as an instruction stream
+   (:class:`~xir.backend.dpu_program.DpuProgram`); a subgraph code generation cannot handle
+   yet keeps no stream (one warning naming it and the reason; ``xir run`` then runs it on the
+   dpu dialect's integer executor).
 
 The result is a :class:`CompiledModel`; :meth:`CompiledModel.write` serializes it as an
 ``.xmodel`` (:mod:`xir.backend.xmodel`). Each phase runs under the ``phase`` callback (a
@@ -40,6 +44,7 @@ class CompiledModel:
     partition: object  # xir.passes.partition.PartitionSummary
     subgraphs: list  # one metadata record per subgraph (see :func:`subgraph_records`)
     seconds: dict = attrs.Factory(dict)  # phase -> wall-clock seconds
+    programs: dict = attrs.Factory(dict)  # DPU subgraph name -> DpuProgram
 
     def metadata(self) -> dict:
         """The ``.xmodel`` metadata: target and subgraph records."""
@@ -52,7 +57,10 @@ class CompiledModel:
         """Serialize as an ``.xmodel`` at ``path`` (atomically)."""
         from .xmodel import write_xmodel
 
-        write_xmodel(path, self.module, self.metadata())
+        sections = {}
+        for name, program in self.programs.items():
+            sections.update(program.sections(name))
+        write_xmodel(path, self.module, self.metadata(), sections)
 
 
 def compile_model(module, target, calibration: dict, phase=None, **quantize_options
@@ -86,7 +94,38 @@ def compile_model(module, target, calibration: dict, phase=None, **quantize_opti
     with timed("verify"):
         verify(quantized)
         records = subgraph_records(quantized, partition, target)
-    return CompiledModel(quantized, target, inspection, quantization, partition, records, seconds)
+    with timed("codegen"):
+        programs = generate_programs(quantized, records, target)
+    return CompiledModel(quantized, target, inspection, quantization, partition, records, seconds,
+                         programs)
+
+
+def generate_programs(module, records: list, target) -> dict:
+    """The :class:`~xir.backend.dpu_program.DpuProgram` of each DPU subgraph of ``module``
+    whose code generation succeeds, by name; its ``records`` entry gains the program's keys
+    (or ``isa_error``, the reason, with a warning, when code generation fails)."""
+    import warnings
+
+    from xir.backend.dpu_program import DpuProgram
+    from xir.diagnostics import XirError
+    from xir.symbols import SymbolTable
+
+    functions = SymbolTable(module)
+    programs = {}
+    for record in records:
+        if record["device"] != "DPU":
+            continue
+        name = record["name"]
+        try:
+            program = DpuProgram.build(functions.lookup(name), target)
+        except XirError as e:
+            record["isa_error"] = e.diagnostic.message
+            warnings.warn(f"DPU subgraph '{name}' has no instruction stream: "
+                          f"{e.diagnostic.message}", stacklevel=2)
+            continue
+        programs[name] = program
+        record.update(program.record(name))
+    return programs
 
 
 def _timed(phase, seconds: dict):

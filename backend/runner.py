@@ -12,8 +12,9 @@ changes) and one ``func.call`` per subgraph; each subgraph is a private ``func.f
 checks, glue ops, value bookkeeping) and hands every ``func.call`` to the executor of its
 callee's device:
 
-- ``DPU``: an executor of :data:`DPU_EXECUTORS` (``ref``, the reference interpreter on the
-  subgraph, i.e. the integer semantics of its ops; the simulator plugs in by name);
+- ``DPU``: an executor of :data:`DPU_EXECUTORS`: ``sim`` (the default: the subgraph's
+  instruction stream from the ``.xmodel`` run on the DPU simulator, :class:`SimulatorExecutor`)
+  or ``ref`` (the reference interpreter on the subgraph, i.e. the integer semantics of its ops);
 - ``CPU``: an executor of :data:`CPU_EXECUTORS`: ``onnxruntime`` (the subgraph exported to ONNX,
   QDQ with DPU rounding when it holds quant ops, one cached session per subgraph) or ``numpy``
   (the reference interpreter). A subgraph onnxruntime cannot run falls back to ``numpy`` with
@@ -59,6 +60,44 @@ class ReferenceExecutor:
         return run_function(self.func_op, list(arrays), evaluators=self.evaluators)
 
 
+class SimulatorExecutor:
+    """A DPU subgraph run on the DPU simulator (:mod:`xir.backend.sim`): the instruction stream
+    the runner's ``.xmodel`` holds for it (:class:`~xir.backend.dpu_program.DpuProgram`), run
+    image by image in program order (``runner.seed``: a random queue order instead). A subgraph
+    without a stream (code generation failed at compile time, or the module has no
+    ``.xmodel``) runs on the reference interpreter, with one warning naming it and why.
+    ``counters`` keeps the simulator's counters of the last call."""
+
+    def __init__(self, func_op: Operation, runner: "Runner"):
+        from xir.backend.dpu_program import DpuProgram
+
+        self.name = symbol_name(func_op)
+        self.seed = runner.seed
+        self.counters = None
+        self.program = self.fallback = None
+        record = runner.record(self.name)
+        if record is not None and "isa" in record:
+            self.program = DpuProgram.from_xmodel(runner.xmodel, record)
+            self.target = runner.target
+            return
+        if record is None:
+            reason = "the module comes without an .xmodel"
+        else:
+            reason = record.get("isa_error", "its .xmodel record names no isa section")
+        warnings.warn(f"DPU subgraph '{self.name}' runs on the reference executor: it has no "
+                      f"instruction stream ({reason})", stacklevel=2)
+        self.fallback = ReferenceExecutor(func_op, runner)
+
+    def __call__(self, arrays: list) -> list:
+        if self.fallback is not None:
+            return self.fallback(arrays)
+        try:
+            outputs, self.counters = self.program.run(list(arrays), self.seed, self.target)
+        except XirError as e:
+            raise XirError(f"DPU subgraph '{self.name}': {e.diagnostic.message}") from None
+        return outputs
+
+
 class OnnxUnsupported(Exception):
     """A subgraph that onnxruntime cannot run (the exporter or onnxruntime refuses it)."""
 
@@ -98,9 +137,9 @@ def new_session(model_bytes: bytes):
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
-DPU_EXECUTORS: dict[str, ExecutorFactory] = {"ref": ReferenceExecutor}
+DPU_EXECUTORS: dict[str, ExecutorFactory] = {"sim": SimulatorExecutor, "ref": ReferenceExecutor}
 """DPU executors by name: ``Runner(..., dpu=name)`` runs every DPU subgraph with
-``DPU_EXECUTORS[name](func_op, runner)``. The instruction-level simulator registers here."""
+``DPU_EXECUTORS[name](func_op, runner)``."""
 
 CPU_EXECUTORS: dict[str, ExecutorFactory] = {"onnxruntime": OnnxRuntimeExecutor,
                                              "numpy": ReferenceExecutor}
@@ -142,13 +181,18 @@ class Runner:
     """Runs a partitioned module: ``@entry`` by the reference interpreter, each ``func.call`` on
     the executor of its callee's ``xir.device`` (see the module docstring).
 
-    ``cpu`` names a :data:`CPU_EXECUTORS` entry, ``dpu`` a :data:`DPU_EXECUTORS` one;
+    ``cpu`` names a :data:`CPU_EXECUTORS` entry, ``dpu`` a :data:`DPU_EXECUTORS` one (default:
+    ``sim`` for a module read from an ``.xmodel``, which holds the instruction streams, else
+    ``ref``);
     ``xmodel`` is the :class:`~xir.backend.xmodel.XModel` the module was read from, if any (a
-    DPU executor finds its subgraph's instruction stream there). Executors are made on a
-    subgraph's first call and kept: running many inputs pays for each session once."""
+    DPU executor finds its subgraph's instruction stream there); ``target``, if given, must be
+    the target the ``.xmodel`` was compiled for (:func:`check_target`); ``seed`` makes the
+    simulator run its queues in a seeded random order. Executors are made on a subgraph's first
+    call and kept: running many inputs pays for each session once."""
 
-    def __init__(self, module, cpu: str = "onnxruntime", dpu: str = "ref", entry: str = "main",
-                 xmodel=None):
+    def __init__(self, module, cpu: str = "onnxruntime", dpu: str | None = None,
+                 entry: str = "main", xmodel=None, target=None, seed: int | None = None):
+        dpu = dpu or ("sim" if xmodel is not None else "ref")
         for kind, name, table in (("CPU", cpu, CPU_EXECUTORS), ("DPU", dpu, DPU_EXECUTORS)):
             if name not in table:
                 raise XirError(f"unknown {kind} executor '{name}' (expects one of "
@@ -156,6 +200,8 @@ class Runner:
         self.module = module
         self.cpu, self.dpu = cpu, dpu
         self.xmodel = xmodel
+        self.seed = seed
+        self.target = check_target(xmodel, target) if xmodel is not None else None
         self.main = entry_function(module, entry)
         self.executors: dict[str, Executor] = {}  # subgraph name -> its executor
         self.devices: dict[str, str | None] = {}  # subgraph name -> its device
@@ -174,6 +220,12 @@ class Runner:
             return run_function(self.main, inputs, evaluators={"func.call": self._call})
         finally:
             self._boundary = None
+
+    def record(self, name: str) -> dict | None:
+        """The ``.xmodel`` metadata record of subgraph ``name`` (None without one)."""
+        if self.xmodel is None:
+            return None
+        return next((r for r in self.xmodel.subgraphs if r["name"] == name), None)
 
     def executor(self, name: str) -> Executor:
         """The executor of subgraph ``@name`` (made on first use)."""
@@ -244,6 +296,30 @@ def check_metadata(module, xmodel) -> None:
         if device != record["device"]:
             raise XirError(f"metadata of '{xmodel.path}' puts subgraph '{record['name']}' on "
                            f"{record['device']}, its module on {device or 'no device'}")
+
+
+def check_target(xmodel, target=None):
+    """The :class:`~xir.backend.targets.Target` ``xmodel`` was compiled for (None if its
+    metadata names none); with ``target`` (a Target or anything ``load_target`` takes), an
+    XirError naming both unless it is the same DPU (same name or fingerprint)."""
+    from xir.backend.targets import load_target
+
+    record = xmodel.metadata.get("target")
+    asked = load_target(target) if target is not None else None
+    if record is None:
+        if asked is not None:
+            raise XirError(f"'{xmodel.path}' names no target, so it cannot be checked against "
+                           f"{asked.name}")
+        return None
+    if asked is not None and record["name"] != asked.name and \
+            record.get("fingerprint") != asked.fingerprint_hex:
+        raise XirError(f"'{xmodel.path}' was compiled for {record['name']} "
+                       f"({record.get('fingerprint')}), not for {asked.name} "
+                       f"({asked.fingerprint_hex})")
+    try:
+        return load_target(record["name"])
+    except XirError:
+        return load_target(record["fingerprint"])
 
 
 # -- the boundary dump -------------------------------------------------------------------------------

@@ -269,8 +269,8 @@ def test_the_dpu_seam_takes_a_named_executor(cut, monkeypatch):
 
 
 def test_unknown_executors_are_errors(cut):
-    with pytest.raises(XirError, match="unknown DPU executor 'sim' .expects one of ref"):
-        R.Runner(cut, dpu="sim")
+    with pytest.raises(XirError, match="unknown DPU executor 'vhdl' .expects one of sim, ref"):
+        R.Runner(cut, dpu="vhdl")
     with pytest.raises(XirError, match="unknown CPU executor 'torch'"):
         R.Runner(cut, cpu="torch")
 
@@ -366,7 +366,7 @@ def xmodel(cut, tmp_path):
 @pytest.mark.parametrize("cpu", [None, "onnxruntime", "numpy"])
 def test_cli_runs_an_xmodel(quant_module, xmodel, tmp_path, cpu):
     out, dump = tmp_path / "out.npz", tmp_path / "dump"
-    argv = [xmodel, "--input", tmp_path / "in.npz", "-o", out, "--dump", dump]
+    argv = [xmodel, "--input", tmp_path / "in.npz", "-o", out, "--dump", dump, "--dpu", "ref"]
     argv += ["--cpu", cpu] if cpu else []
     assert xir_run(*argv) == (0, "", "")
     with np.load(out) as got:
@@ -437,7 +437,7 @@ def test_cli_fallback_is_one_warning_line(quant_module, tmp_path):
     path, out = tmp_path / "model.xmodel", tmp_path / "out.npz"
     write_xmodel(path, cut, metadata_of(cut))
     np.savez(tmp_path / "in.npz", input=INPUTS[4])
-    code, stdout, err = xir_run(path, "--input", tmp_path / "in.npz", "-o", out)
+    code, stdout, err = xir_run(path, "--input", tmp_path / "in.npz", "-o", out, "--dpu", "ref")
     assert (code, stdout) == (0, "")
     assert err == ("xir run: warning: CPU subgraph 'subgraph_cpu_1' runs with numpy: onnxruntime "
                    "cannot run it (cannot export a 4-bit 'quant.fix' as QDQ (int8 only) (at "

@@ -2,8 +2,11 @@
 
 An ``.onnx`` or textual-IR model runs with the reference interpreter. A compiled ``.xmodel``
 (:mod:`xir.backend.xmodel`) runs with :class:`xir.backend.runner.Runner`: host glue by the
-interpreter, DPU subgraphs by the dpu dialect's integer executor, CPU subgraphs by onnxruntime
-(default) or numpy (``--cpu numpy``); see docs/runner.md.
+interpreter, DPU subgraphs by their instruction streams on the DPU simulator (default, ``--dpu
+sim``; ``--seed N`` runs the simulator's queues in a seeded random order) or by the dpu
+dialect's integer executor (``--dpu ref``), CPU subgraphs by onnxruntime (default) or numpy
+(``--cpu numpy``); ``--target T`` refuses an ``.xmodel`` compiled for another target. See
+docs/runner.md.
 
 The keys of ``in.npz`` are the model's input names (the ONNX names, for an imported model); the
 keys of ``out.npz`` are its output names: the ONNX graph's output names for a ``.onnx`` model,
@@ -34,6 +37,15 @@ def main(argv: list[str] | None = None, prog: str = "xir run") -> int:
                         ".xmodel, every subgraph boundary tensor to DIR/<subgraph>.<in|out><k>.npy")
     p.add_argument("--cpu", choices=("onnxruntime", "numpy"),
                    help="what runs the CPU subgraphs of an .xmodel (default: onnxruntime)")
+    p.add_argument("--dpu", choices=("sim", "ref"),
+                   help="what runs the DPU subgraphs of an .xmodel: their instruction streams "
+                        "on the DPU simulator (sim, the default) or the dpu dialect's integer "
+                        "executor (ref)")
+    p.add_argument("--target", metavar="TARGET",
+                   help="the DPU the .xmodel must have been compiled for (an error otherwise)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="run the simulator's instruction queues in a random order seeded by N "
+                        "(the results must not change)")
     p.set_defaults(prog=prog)
     return command(p, _work, argv)
 
@@ -69,9 +81,10 @@ def _work(args, timer) -> int:
 
     if args.input.endswith(".xmodel"):
         return _run_xmodel(args, timer)
-    if args.cpu is not None:
-        raise _usage("--cpu applies to compiled .xmodel models only, not to "
-                     f"'{args.input}'")
+    for option in ("cpu", "dpu", "target", "seed"):
+        if getattr(args, option) is not None:
+            raise _usage(f"--{option} applies to compiled .xmodel models only, not to "
+                         f"'{args.input}'")
     with timer("Read inputs"):
         inputs = read_npz(args.inputs)
     module = load_module(args.input, timer)
@@ -103,8 +116,8 @@ def _run_xmodel(args, timer) -> int:
         verify(xmodel.module)
     boundary = {} if args.dump else None
     with warnings_as_lines(args.prog):
-        runner = Runner(xmodel.module, cpu=args.cpu or "onnxruntime", entry=args.entry,
-                        xmodel=xmodel)
+        runner = Runner(xmodel.module, cpu=args.cpu or "onnxruntime", dpu=args.dpu or "sim",
+                        entry=args.entry, xmodel=xmodel, target=args.target, seed=args.seed)
         with timer("Run"):
             outputs = runner.run(inputs, boundary)
     with timer("Output"):
