@@ -1,45 +1,66 @@
 """The ALU of ISA1 targets: ALUINIT and ALU. ``exec_type`` dwconv is a depthwise convolution
 read and computed as the conv engine's CONV reads its fields (:mod:`.compute`), with
-:func:`.engines.depthwise_conv_tile`; pooling and the other exec types come next
-(docs/simulator.md)."""
+:func:`.engines.depthwise_conv_tile`; max_pool and avg_pool are pooling, read as the pool
+engine's POOL (:func:`.pool.pool_row`), the average's factor from ALUINIT's multi_factor and
+shift_factor. The other exec types are not simulated (docs/simulator.md)."""
 
 from __future__ import annotations
-
-from xir.dialects.dpuisa import isa
 
 from .compute import ConvEngine, ConvInitEngine, ConvState
 from .datamove import BankMap
 from .memory import Instr
+from .pool import choice, pool_row
+
+#: exec_type → the pooling kind it computes.
+POOLS = {"max_pool": "max", "avg_pool": "avg"}
 
 
 class AluInitEngine(ConvInitEngine):
-    """ALUINIT: as CONVINIT, for the ALU; only ``exec_type`` dwconv is simulated yet."""
+    """ALUINIT: as CONVINIT, for the ALU; exec_type dwconv, max_pool and avg_pool are
+    simulated."""
 
     mnemonic = "ALUINIT"
 
     def execute(self, ins: Instr, registers: dict, counters) -> None:
         """Check the operation and keep ``ins``."""
-        kind = isa.ALUINIT.field("exec_type").choices[ins["exec_type"]]
-        if kind != "dwconv":
-            raise ins.fault("exec_type", f"({kind}) is not simulated yet (dwconv is)")
+        kind = choice(ins, "exec_type")
+        if kind != "dwconv" and kind not in POOLS:
+            raise ins.fault("exec_type", f"({kind}) is not simulated (dwconv, max_pool and "
+                                         f"avg_pool are)")
+        if kind in POOLS and ins["act_type"]:
+            raise ins.fault("act_type", f"is set: the ALU's {kind} fuses no nonlinear here")
         super().execute(ins, registers, counters)
 
 
 class AluEngine(ConvEngine):
-    """ALU with ``exec_type`` dwconv: a depthwise convolution of ``length`` output pixels ×
-    ``channel_group`` · CP channels (docs/simulator.md)."""
+    """ALU: ``length`` output pixels × ``channel_group`` · CP channels of the operation
+    ALUINIT set: a depthwise convolution, or a max or average pooling (its weight and bias
+    fields unread)."""
 
     mnemonic = "ALU"
     depthwise = True
 
     def parallel(self) -> tuple[int, int]:
+        """(CP, CP): a channel group in and out."""
         cp = self.engine.channel_parallel
         return cp, cp
 
+    def execute(self, ins: Instr, registers: dict, counters) -> None:
+        """Run the ALUINIT's operation on one row segment."""
+        init = self.state.init
+        kind = POOLS.get(choice(init, "exec_type")) if init is not None else None
+        if kind is None:
+            super().execute(ins, registers, counters)
+            return
+        factors = (init["multi_factor"], init["shift_factor"]) if kind == "avg" else (1, 0)
+        pool_row(ins, self.banks, counters, kind, (init["kernel_h"], init["kernel_w"]),
+                 init["stride_w"], (init["jump_read"], init["jump_write"]), factors,
+                 self.engine.channel_parallel)
+
 
 def alu_engines(banks: BankMap) -> tuple:
-    """The ALUINIT and ALU engines of one machine (depthwise convolution), sharing their
-    state; none on a target without an ALU."""
+    """The ALUINIT and ALU engines of one machine, sharing their state; none on a target
+    without an ALU."""
     if banks.target.alu is None:
         return ()
     state = ConvState()

@@ -180,7 +180,8 @@ def _window(word: int, kernel_bits: int, stride_bits: int) -> tuple[Field, ...]:
 
 def _jumps(word: int) -> tuple[Field, Field]:
     return (Field("jump_read", word, 0, ADDR_BITS, "bank words between input rows"),
-            Field("jump_write", word, ADDR_BITS, ADDR_BITS, "bank words between output rows"))
+            Field("jump_write", word, ADDR_BITS, ADDR_BITS,
+                  "bank words between a bank's output pixels"))
 
 
 def _shifts(word: int, lsb: int) -> tuple[Field, ...]:
@@ -310,11 +311,13 @@ ELEWINIT = _init("ELEWINIT", 0xD, 3, "MISC", "eltwise", (
     Field("elew_type", 0, 0, 2, "element-wise operation", choices=ELEW_TYPES),
     Field("act_type", 0, 2, 4, "fused nonlinear", choices=ACT_TYPES),
     Field("shift_write", 0, 6, 5, "right shift of the result (signed)", signed=True),
-    Field("shift_read_0", 0, 11, 4, "left shift of input 0"),
-    Field("shift_read_1", 0, 15, 4, "left shift of input 1"),
-    Field("jump_read_0", 1, 0, ADDR_BITS, "bank words between rows of input 0"),
-    Field("jump_read_1", 1, ADDR_BITS, ADDR_BITS, "bank words between rows of input 1"),
-    Field("jump_write", 2, 0, ADDR_BITS, "bank words between output rows"),
+    Field("shift_read_0", 0, 11, 4, "add: input 0 read as (q << 2) >> shift_read_0 (2 guard "
+          "bits, then a floor right shift); mult: 0"),
+    Field("shift_read_1", 0, 15, 4, "add: input 1 read as (q << 2) >> shift_read_1; mult: 0"),
+    Field("jump_read_0", 1, 0, ADDR_BITS, "bank words between a bank's pixels of input 0"),
+    Field("jump_read_1", 1, ADDR_BITS, ADDR_BITS, "bank words between a bank's pixels of "
+          "input 1"),
+    Field("jump_write", 2, 0, ADDR_BITS, "bank words between a bank's output pixels"),
 ), "sets the element-wise operation, shifts and row jumps.")
 
 ELEW = Instruction("ELEW", 0xE, 3, "MISC", "eltwise", HEADER + (

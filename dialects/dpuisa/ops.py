@@ -9,7 +9,9 @@ the dependency flags against the instruction's queue, and, when the program name
 every bank access against the target's bank groups: the bank id belongs to a group, the group
 is one the instruction's engine uses, and the address (and, for LOAD and SAVE, the whole
 access, pixel by pixel as the bank contract of docs/simulator.md places them) lies within the
-group's depth.
+group's depth. The program's verifier walks the stream in order and checks each compute
+instruction's whole accesses (input rows, weights, bias, output pixels) with the last INIT
+of its engine before it (:mod:`.extents`), as the simulator's engines make them.
 
 The target comes from the nearest ``dpuisa.program`` with a ``target`` attribute, or else from
 the nearest enclosing op with a ``dpuisa.target`` attribute (a module can name it once); with
@@ -26,7 +28,7 @@ from xir.ir import Block, Operation, Region
 from xir.opdef import IntegerAttrC, StringAttrC, attr, region
 from xir.traits import HasParent, IsolatedFromAbove, NoTerminator, SingleBlock
 
-from . import isa
+from . import extents, isa
 
 TARGET_ATTR = "dpuisa.target"
 
@@ -99,8 +101,25 @@ class InstructionOp(Operation):
         return out
 
     def verify_(self):
-        spec = self.spec
         values = self.field_values()
+        self._verify_fields(values)
+        target = program_target(self)
+        if target is not None:
+            self._verify_banks(target, values)
+
+    def bank_groups(self, target, values: dict) -> dict | None:
+        """``{bank id field: bank group}`` of this instruction with field ``values`` on
+        ``target``, or None if some field is missing or the op's own bank check rejects it
+        (a bank outside the engine's groups, an address past the depth)."""
+        if len(values) != len(self.spec.fields):
+            return None
+        try:
+            return self._verify_banks(target, values)
+        except XirError:
+            return None
+
+    def _verify_fields(self, values: dict) -> None:
+        spec = self.spec
         for f in spec.fields:
             problem = f.problem(values[f.name])
             if problem is not None:
@@ -113,12 +132,10 @@ class InstructionOp(Operation):
             if spec.queue is not None and value >> isa.QUEUES.index(spec.queue) & 1:
                 raise self.error(f"{flag} = {flags_text(value)} names {spec.queue}, the queue "
                                  f"{spec.mnemonic} itself runs on")
-        target = program_target(self)
-        if target is not None:
-            self._verify_banks(target, values)
 
-    def _verify_banks(self, target, values: dict) -> None:
+    def _verify_banks(self, target, values: dict) -> dict:
         spec = self.spec
+        groups = {}
         engine = getattr(target, spec.engine) if spec.engine else None
         if spec.engine and engine is None:
             raise self.error(f"needs a {spec.engine} engine, which {target.name} does not have")
@@ -137,6 +154,8 @@ class InstructionOp(Operation):
                         f"{spec.engine} engine's {access.engine_bank.replace('_', ' ')} is "
                         f"{' or '.join(allowed)}")
             self._verify_extent(access, group, values)
+            groups[access.id_field] = group
+        return groups
 
     def _verify_extent(self, access: isa.BankAccess, group, values: dict) -> None:
         addr = values[access.addr_field]
@@ -203,7 +222,7 @@ class ProgramOp(Operation):
         return list(self.body.ops)
 
     def verify_(self):
-        program_target(self)
+        target = program_target(self)
         ops = self.instructions
         for op in ops:
             if not isinstance(op, InstructionOp):
@@ -212,16 +231,18 @@ class ProgramOp(Operation):
         if ends != [len(ops) - 1]:
             raise self.error("must end with exactly one END" if len(ends) <= 1 else
                              f"has {len(ends)} END instructions; only the last may be END")
-        self._verify_tokens(ops)
+        values = [op.field_values() for op in ops]
+        self._verify_tokens(ops, values)
+        if target is not None:
+            self._verify_compute_extents(ops, values, target)
 
-    def _verify_tokens(self, ops) -> None:
+    def _verify_tokens(self, ops, all_values: list) -> None:
         signalled: dict[tuple[str, str], int] = {}
         awaited: dict[tuple[str, str], int] = {}
-        for op in ops:
+        for op, values in zip(ops, all_values):
             queue = op.spec.queue
             if queue is None:
                 continue
-            values = op.field_values()
             for bit, other in enumerate(isa.QUEUES):
                 if other == queue:
                     continue  # a flag on its own queue: the instruction's verifier names it
@@ -235,6 +256,44 @@ class ProgramOp(Operation):
             if sent != taken:
                 raise self.error(f"dependency tokens {pair[0]} -> {pair[1]} do not balance: "
                                  f"{sent} signalled (dpdby), {taken} awaited (dpdon)")
+
+    def _verify_compute_extents(self, ops, all_values: list, target) -> None:
+        # Each compute instruction reads the last INIT of its engine before it (INIT and
+        # compute share one queue, so program order is the engines' order). Instructions the
+        # op's own verifier rejects are skipped: it names their problem. Bank ids repeat from
+        # instruction to instruction, so their groups are looked up once per combination (the
+        # addresses, which the lookup also checks, are checked again for each).
+        inits: dict = {}
+        known: dict = {}
+        word = 0
+        for n, (op, values) in enumerate(zip(ops, all_values)):
+            spec = op.spec
+            start, word = word, word + spec.words
+            if spec.mnemonic in _INITS:
+                inits[spec.engine] = values if len(values) == len(spec.fields) else None
+                continue
+            init = inits.get(spec.engine) if spec.mnemonic in extents.INIT_OF else None
+            if init is None or len(values) != len(spec.fields):
+                continue
+            ids = (spec.mnemonic, *(values[a.id_field] for a in spec.banks))
+            groups = known.get(ids) or op.bank_groups(target, values)
+            if groups is not None:
+                known[ids] = groups
+            if groups is None or any(values[a.addr_field] >= groups[a.id_field].bank_depth
+                                     for a in spec.banks):
+                continue
+            try:
+                fault = extents.first_fault(
+                    extents.compute_extents(spec.mnemonic, init, values, target, groups))
+            except extents.ExtentProblem as e:
+                fault = e.field, e.text
+            if fault is not None:
+                name, text = fault
+                raise op.error(f"instruction {n} ({spec.mnemonic} at word {start}): field "
+                               f"'{name}' = {values[name]} {text}")
+
+
+_INITS = frozenset(extents.INIT_OF.values())
 
 
 def make_instruction(mnemonic: str, location=None, **values: int) -> InstructionOp:

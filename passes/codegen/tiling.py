@@ -394,7 +394,8 @@ def _hwc(type_) -> tuple[int, int, int]:
 
 def layer_shape(op) -> LayerShape:
     """The :class:`LayerShape` of a ``dpu.conv2d_fix``, ``dpu.depthwise_conv2d_fix``,
-    ``dpu.pool_fix`` or ``dpu.eltwise_fix`` op (batch 1: a batch is tiled image by image)."""
+    ``dpu.pool_fix`` or ``dpu.eltwise_fix`` op (batch 1: a batch is tiled image by image). A
+    pool in CEIL mode gets the extra bottom / right pad its last window hangs over."""
     kind = KINDS.get(op.name)
     if kind is None:
         raise op.error("is not tiled (only conv2d_fix, depthwise_conv2d_fix, pool_fix and "
@@ -408,8 +409,13 @@ def layer_shape(op) -> LayerShape:
             raise op.error(f"'{name}': eltwise with broadcasting is not tiled yet")
         return LayerShape(kind, name, inputs, out)
     dilation = tuple(p.get("dilation") or (1, 1))
-    return LayerShape(kind, name, (_hwc(op.operands[0].type),), out, tuple(p["kernel"]),
-                      tuple(p["stride"]), dilation, tuple(p["pad"]))
+    inp, pad = _hwc(op.operands[0].type), list(p["pad"])
+    if kind == "pool" and p["pad_mode"] == "CEIL":  # the last window may hang over the edge
+        for k, side in enumerate((2, 3)):
+            extent = (out[k] - 1) * p["stride"][k] + p["kernel"][k]
+            pad[side] += max(0, extent - (inp[k] + pad[k] + pad[side]))
+    return LayerShape(kind, name, (inp,), out, tuple(p["kernel"]), tuple(p["stride"]), dilation,
+                      tuple(pad))
 
 
 def plan_op(op, target, buffers: int = 2) -> TilePlan | None:
