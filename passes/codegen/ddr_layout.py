@@ -9,7 +9,9 @@ Two regions, each addressed through one of the DPU's DDR base registers (``reg_i
   channel dimension padded to :func:`feature_map_channel_align` (lcm of the conv engine's ICP and
   OCP: a feature map is written in OCP groups by one op and read in ICP groups by the next; on
   every DPUCZDX8G ISA1 target ICP = OCP). Intermediates reuse memory after their last use: a
-  linear scan over the op order with a first-fit free list (:class:`_FirstFit`).
+  linear scan over the op order with a first-fit free list (:class:`_FirstFit`). A channel
+  concat's inputs are, where they can be, views inside the concat's tensor
+  (:func:`concat_views`): their producers write the concat in place.
 
 Every offset and size is a multiple of ``alignment`` (64 bytes by default). Batch: a dynamic
 batch dimension counts as 1; images of a batch are ``image_bytes`` apart. The rules, with an
@@ -25,6 +27,7 @@ import numpy as np
 
 from xir.diagnostics import XirError
 
+from .augment import augment_weights, augmented_inputs
 from .tiling import CONV_OPS, DEPTHWISE_OPS, ceil_div, depthwise_engine, round_up
 
 CONST, DATA = "CONST", "DATA"
@@ -130,9 +133,14 @@ class TensorLayout:
     order) between which its bytes are reserved, both included: from the op defining it (-1
     for a function argument) to its last reader (``len(ops)`` for the subgraph's inputs and
     outputs, which are never freed). ``alias_of`` names the
-    tensor whose bytes it shares (a ``dpu.reshape`` that moves no byte). CONST tensors: ``shape``
-    is the constant's own, ``packing`` says which order (``conv``, ``depthwise``, ``bias``,
-    ``raw``)."""
+    tensor whose bytes it shares: a ``dpu.reshape`` that moves no byte, or a **view**: an input
+    of a channel concat laid out inside the concat's tensor, from channel ``channel_offset``,
+    with the concat's pixel stride (its producer's SAVEs write straight into the concat;
+    :func:`concat_views`). ``augment`` = (left, right): the input of a channel-augmented conv
+    (:mod:`.augment`), stored unpadded (``padded_channels`` = C) with that many zero columns
+    before and after each row. CONST tensors: ``shape`` is the constant's own (a
+    channel-augmented conv's weights: (M, kh, 1, kw·C)), ``packing`` says which order
+    (``conv``, ``augmented``, ``depthwise``, ``bias``, ``raw``)."""
 
     name: str
     region: str
@@ -146,16 +154,19 @@ class TensorLayout:
     live: tuple = (0, 0)
     alias_of: str | None = None
     packing: str | None = None
+    channel_offset: int = 0
+    augment: tuple | None = None
 
     @property
     def pixel_bytes(self) -> int:
-        """Bytes from one pixel to the next (DATA)."""
+        """Bytes from one pixel to the next (DATA): the padded channels of the tensor that owns
+        the bytes (a concat input's view strides over the whole concat's pixels)."""
         return self.padded_channels
 
     @property
     def row_bytes(self) -> int:
-        """Bytes from one row to the next (DATA)."""
-        return self.shape[2] * self.padded_channels
+        """Bytes from one row to the next (DATA), zero columns included."""
+        return (self.shape[2] + sum(self.augment or ())) * self.padded_channels
 
     @property
     def image_bytes(self) -> int:
@@ -163,8 +174,12 @@ class TensorLayout:
         return self.shape[1] * self.row_bytes
 
     def address(self, n: int = 0, h: int = 0, w: int = 0, c: int = 0) -> int:
-        """The region offset of element (n, h, w, c) of a DATA tensor."""
-        return self.offset + n * self.image_bytes + h * self.row_bytes + w * self.pixel_bytes + c
+        """The region offset of element (n, h, w, c) of a DATA tensor (a view's channel c is
+        channel ``channel_offset + c`` of the tensor that owns the bytes; an augmented input's
+        column w is ``w + augment[0]`` of its stored row)."""
+        w += self.augment[0] if self.augment else 0
+        return (self.offset + n * self.image_bytes + h * self.row_bytes + w * self.pixel_bytes
+                + self.channel_offset + c)
 
 
 @attrs.define
@@ -279,11 +294,40 @@ def _constant_packing(value, ops) -> tuple[str, object]:
     return "raw", None
 
 
-def plan_layout(func, target, alignment: int = 64) -> Layout:
+def concat_views(ops, outputs=()) -> dict:
+    """``{value: (concat result, channel offset)}``: the inputs of channel concats (axis 3)
+    that are laid out inside the concat's tensor, so that their producers write the concat in
+    place and the concat moves no byte. An input qualifies when an op of the function other
+    than a constant or reshape produces it, it is not a function output, and it is read by
+    that one concat, once; any other input is copied (:mod:`.emit_move`)."""
+    concat_uses: dict = {}
+    for op in ops:
+        if op.name == "dpu.concat":
+            for v in op.operands:
+                concat_uses[v] = concat_uses.get(v, 0) + 1
+    producers = {r: op for op in ops for r in op.results}
+    views = {}
+    for op in ops:
+        if op.name != "dpu.concat" or op.param["axis"] != 3:
+            continue
+        offset = 0
+        for v in op.operands:
+            producer = producers.get(v)
+            if producer is not None and not producer.name.endswith(".constant") and \
+                    producer.name != "dpu.reshape" and v not in outputs and \
+                    concat_uses[v] == 1 and len(v.type.shape) == 4:
+                views[v] = (op.results[0], offset)
+            offset += nhwc_shape(v.type)[3]
+    return views
+
+
+def plan_layout(func, target, alignment: int = 64, augment: bool = False) -> Layout:
     """The DDR layout of DPU subgraph ``func`` (a ``func.func`` of ``dpu.*`` ops and
     ``quant.constant`` weights) for ``target``: CONST region (reg 0) with the packed weights and
     biases, DATA region (reg 1) with every activation, intermediates sharing memory after their
-    last use. XirError if ``alignment`` is not positive."""
+    last use. ``augment``: lay out the convs :func:`~.augment.augmented_inputs` picks for
+    channel augmentation (their input unpadded between zero columns, their weights packed
+    augmented). XirError if ``alignment`` is not positive."""
     if alignment <= 0:
         raise XirError(f"DDR alignment must be positive, got {alignment}")
     align = feature_map_channel_align(target)
@@ -293,54 +337,85 @@ def plan_layout(func, target, alignment: int = 64) -> Layout:
     outputs = set(returned.operands) if returned is not None else set()
     end = len(ops)
 
-    # Aliases, and the last use of each value (an alias's uses count for its root).
+    # Aliases (reshapes that move no byte, concat inputs laid out inside the concat), and the
+    # last use of each value's storage (an alias's uses count for the value that owns the bytes).
     root = {}
     for op in ops:
         if _is_alias(op, target):
             src = op.operands[0]
             root[op.results[0]] = root.get(src, src)
+    views = concat_views(ops, outputs)
+    wide_inputs, wide_weights = augmented_inputs(args, ops, outputs, target) if augment \
+        else ({}, {})
+
+    def storage(value):
+        """(the value owning ``value``'s bytes, channel offset of ``value`` in it)."""
+        offset = 0
+        while True:
+            if value in root:
+                value = root[value]
+            elif value in views:
+                value, k = views[value]
+                offset += k
+            else:
+                return value, offset
+
     last_use: dict = {}
     for i, op in enumerate(ops):
         for v in op.operands:
-            r = root.get(v, v)
+            r = storage(v)[0]
             last_use[r] = max(last_use.get(r, i), i)
     for v in outputs:
-        last_use[root.get(v, v)] = end
+        last_use[storage(v)[0]] = end
 
     tensors: dict = {}
     values: dict = {}
     const = bytearray()
 
-    def add_const(value, data: bytes, kind: str, packing: str):
+    def add_const(value, data: bytes, kind: str, packing: str, shape=None):
         offset = round_up(len(const), alignment)
         const.extend(b"\0" * (offset - len(const)))
         const.extend(data)
         const.extend(b"\0" * (round_up(len(const), alignment) - len(const)))
         name = names[value]
         tensors[name] = TensorLayout(name, CONST, REG_IDS[CONST], offset, len(data), kind,
-                                     tuple(value.type.shape), packing=packing)
+                                     tuple(shape or value.type.shape), packing=packing)
         values[value] = name
 
     heap = _FirstFit()
-    placed: dict = {}  # root value -> (offset, size)
+    placed: dict = {}  # owning value -> (offset, size)
 
-    def add_data(value, index: int, kind: str):
-        n, h, w, c = nhwc_shape(value.type)
-        padded = round_up(c, align)
+    def own(value, index: int, kind: str) -> TensorLayout:
+        """The tensor owning ``value``'s bytes, allocated now if it is not yet (a concat's
+        bytes are reserved when its first input view is produced)."""
         name = names[value]
-        values[value] = name
-        base = root.get(value)
-        if base is not None:
-            b = tensors[names[base]]
-            tensors[name] = attrs.evolve(b, name=name, kind=kind, alias_of=b.name,
-                                         live=(index, last_use.get(base, index)))
-            return
-        size = round_up(n * h * w * padded, alignment)
+        if name in tensors:
+            return tensors[name]
+        n, h, w, c = nhwc_shape(value.type)
+        wide = wide_inputs.get(value)
+        pads = (wide.pad_left, wide.pad_right) if wide else None
+        padded = c if wide else round_up(c, align)
+        size = round_up(n * h * (w + sum(pads or ())) * padded, alignment)
         offset = heap.allocate(size)
         placed[value] = (offset, size)
         last = end if kind == "input" else last_use.get(value, index)
         tensors[name] = TensorLayout(name, DATA, REG_IDS[DATA], offset, size, kind,
-                                     (n, h, w, c), c, padded, (index, last))
+                                     (n, h, w, c), c, padded, (index, last), augment=pads)
+        return tensors[name]
+
+    def add_data(value, index: int, kind: str):
+        name = names[value]
+        values[value] = name
+        owner, channel_offset = storage(value)
+        if owner is value:
+            own(value, index, kind)
+            return
+        b = own(owner, index, "output" if owner in outputs else "intermediate")
+        n, h, w, c = nhwc_shape(value.type)
+        tensors[name] = attrs.evolve(b, name=name, kind=kind, alias_of=b.name,
+                                     live=(index, last_use.get(owner, index)),
+                                     shape=(n, h, w, c), channels=c,
+                                     channel_offset=channel_offset)
 
     for arg in args:
         add_data(arg, -1, "output" if arg in outputs else "input")
@@ -351,7 +426,10 @@ def plan_layout(func, target, alignment: int = 64) -> Layout:
             value = op.results[0]
             packing, depthwise = _constant_packing(value, ops)
             data = np.asarray(op.evaluate()[0])
-            if packing == "conv":
+            if value in wide_weights:
+                data = augment_weights(data)
+                add_const(value, pack_weights(data, target), "weights", "augmented", data.shape)
+            elif packing == "conv":
                 add_const(value, pack_weights(data, target), "weights", packing)
             elif packing == "depthwise":
                 add_const(value, pack_depthwise_weights(data, target), "weights", packing)
@@ -363,24 +441,27 @@ def plan_layout(func, target, alignment: int = 64) -> Layout:
                 add_const(value, data.tobytes(), "constant", packing)
             continue
         for r in op.results:
-            kind = "output" if r in outputs or root.get(r) in outputs else "intermediate"
+            kind = "output" if r in outputs or storage(r)[0] in outputs else "intermediate"
             add_data(r, i, kind)
         # Free what this op read last (after its results are placed: no op works in place).
         # Inputs and outputs of the subgraph are never freed.
-        for v in {root.get(v, v) for v in op.operands}:
+        for v in {storage(v)[0] for v in op.operands}:
             if v in placed and last_use.get(v) == i and tensors[names[v]].kind == "intermediate":
                 heap.release(*placed.pop(v))
         for r in op.results:  # a result nobody reads is dead at once (still written)
             if r in placed and r not in last_use:
                 heap.release(*placed.pop(r))
 
+    # A view's readers load whole padded pixels from its channel offset on: up to channel_align
+    # bytes past the concat's last pixel, which must still be inside the DATA region.
+    slack = round_up(align, alignment) if views else 0
     regions = {CONST: Region(CONST, REG_IDS[CONST], len(const)),
-               DATA: Region(DATA, REG_IDS[DATA], heap.end)}
+               DATA: Region(DATA, REG_IDS[DATA], heap.end + slack)}
     return Layout(target.name, alignment, align, regions, tensors, bytes(const), heap.peak,
                   values)
 
 
-__all__ = ["CONST", "DATA", "Layout", "Region", "TensorLayout", "ceil_div",
+__all__ = ["CONST", "DATA", "Layout", "Region", "TensorLayout", "ceil_div", "concat_views",
            "feature_map_channel_align", "nhwc_shape", "pack_bias",
            "pack_depthwise_weights", "pack_weights", "plan_layout", "unpack_depthwise_weights",
            "unpack_weights"]

@@ -1,7 +1,10 @@
-"""Instruction emission: one ``dpu.conv2d_fix`` op (or ``dpu.depthwise_conv2d_fix``, on the
-ISA1 ALU: ALUINIT / ALU with exec_type dwconv, MISC queue), its :class:`~.tiling.TilePlan` and
-the subgraph's :class:`~.ddr_layout.Layout`, turned into a ``dpuisa`` instruction stream (LOAD,
-CONVINIT, CONV, SAVE, END) with dependency flags.
+"""Instruction emission: a whole DPU subgraph turned into one ``dpuisa`` instruction stream
+(:func:`emit_function` → :class:`Emission`: the items, a layer table, the program op and the
+encoded words), op by op through the emitter table :func:`item_emitters`; and the emitter of
+convolutions: one ``dpu.conv2d_fix`` op (or ``dpu.depthwise_conv2d_fix``, on the ISA1 ALU:
+ALUINIT / ALU with exec_type dwconv, or ISA0's dwconv engine: DWINIT / DPTWISE, MISC queue),
+its :class:`~.tiling.TilePlan` and the subgraph's :class:`~.ddr_layout.Layout`, turned into
+LOAD, CONVINIT, CONV, SAVE instructions with dependency flags.
 
 Per tile (docs/codegen.md, "Emitting a convolution", has the field-by-field rules):
 
@@ -23,11 +26,20 @@ token signalled is awaited, so the program's tokens balance.
 
 from __future__ import annotations
 
+import functools
+
+import attrs
+import numpy as np
+
+from xir.diagnostics import XirError
 from xir.dialects.dpuisa import isa
+from xir.dialects.dpuisa.encoding import pack
 from xir.dialects.dpuisa.ops import make_instruction, make_program
 
+from .augment import augmented_plan
 from .ddr_layout import REG_IDS, CONST, DATA
-from .tiling import ceil_div, layer_label, plan_op
+from .tiling import KINDS as TILED
+from .tiling import ceil_div, depthwise_engine, layer_label, plan_op
 
 LOAD_BIT, SAVE_BIT = (1 << isa.QUEUES.index(q) for q in ("LOAD", "SAVE"))
 
@@ -106,11 +118,15 @@ def _conv_items(op, layout, target, buffers: int = 2, plan=None) -> list:
                        "are)")
     init_mnemonic, mnemonic = KINDS[op.name]
     depthwise = op.name == "dpu.depthwise_conv2d_fix"
+    plan, wide = augmented_plan(op, layout, target, buffers, plan)
     plan = plan or plan_op(op, target, buffers)
-    if depthwise and plan.engine != "alu":
+    dwconv_engine = depthwise and plan.engine == "dwconv"
+    if dwconv_engine:  # ISA0: the dwconv engine's DWINIT / DPTWISE, same fields as the ALU's
+        init_mnemonic, mnemonic = "DWINIT", "DPTWISE"
+    elif depthwise and plan.engine != "alu":
         raise op.error(f"'{layer_label(op)}': depthwise convolution on the {plan.engine} "
-                       f"engine is not emitted yet (the ALU's is)")
-    engine = target.alu if depthwise else target.conv
+                       f"engine is not emitted yet (the ALU's and the dwconv engine's are)")
+    engine = depthwise_engine(target) if depthwise else target.conv
     layer = plan.layer
     p = op.param
     (h_in, w_in, c_in), (_, w_out, _) = layer.inputs[0], layer.output
@@ -141,6 +157,11 @@ def _conv_items(op, layout, target, buffers: int = 2, plan=None) -> list:
         raise op.error(f"'{layer_label(op)}': the weight packing does not fill {wgrp.name} lines")
     shifts = {"shift_cut": p["shift_cut"], "shift_bias": p["shift_bias"] or 0}
     act = activation_fields(op)
+    if dwconv_engine:  # DWINIT has act_type only: a nonlinear needing more cannot be emitted
+        extra = [k for k in ("shift_hsigmoid", "shift_hswish") if act.pop(k)]
+        if extra:
+            raise op.error(f"'{layer_label(op)}': nonlinear {p['nonlinear']} needs "
+                           f"{extra[0]}, which DWINIT does not have")
     reg_const, reg_data = REG_IDS[CONST], REG_IDS[DATA]
     max_len = isa.LOAD.field("length").high // wgrp.bank_num * wgrp.bank_num
 
@@ -153,6 +174,9 @@ def _conv_items(op, layout, target, buffers: int = 2, plan=None) -> list:
         phases.append((start, n))
         start += n
     pixel_groups = plan.pixel_groups if dw == 1 else tuple((x, x + 1) for x in range(w_out))
+    jump_in, column0 = dw * x_t.pixel_bytes, 0
+    if wide is not None:  # channel augmentation (augment.py): slot x = output column x's window
+        jump_in, column0 = wide.stride_w * x_t.pixel_bytes, -wide.pad_left
     loads, convs, saves = [], [], []  # per tile: the items of each queue
     s = _Stream(op)
     for tile in plan.tiles:
@@ -192,11 +216,12 @@ def _conv_items(op, layout, target, buffers: int = 2, plan=None) -> list:
                 tl.append(s.add("LOAD", bank_id=vin.base_id + start % vin.bank_num,
                                 bank_addr=tile.inputs[0].address + (r - r0) * row_in
                                 + start // vin.bank_num * words_in,
-                                length=n, channel=c_in_padded, jump_read=dw * x_t.pixel_bytes,
-                                jump_write=words_in, reg_id=reg_data,
-                                ddr_addr=x_t.address(0, r, rho, tile.in_channels[0])))
+                                length=n, channel=wide.load_channels if wide else c_in_padded,
+                                jump_read=jump_in, jump_write=words_in, reg_id=reg_data,
+                                ddr_addr=x_t.address(0, r, column0 + rho,
+                                                     tile.in_channels[0])))
         if tile.load_weights:
-            extra = {"exec_type": DWCONV} if depthwise else {}
+            extra = {"exec_type": DWCONV} if depthwise and not dwconv_engine else {}
             tc.append(s.add(init_mnemonic, **shifts, **act, **extra, kernel_h=kh, kernel_w=kw,
                             stride_h=sh, stride_w=sw, jump_read=dh * row_in,
                             jump_write=words_out))
@@ -283,19 +308,147 @@ def _tokens(plan, loads, convs, saves, stream, compute_bit: int) -> None:
             _flag(convs[k + nbuf][0], "dpdon", SAVE_BIT)
 
 
-def emit_program(func, layout, target, buffers: int = 2):
-    """The ``dpuisa.program`` of DPU subgraph ``func`` whose compute ops are all
-    ``dpu.conv2d_fix`` or ``dpu.depthwise_conv2d_fix``, run one after the other: a SAVE → LOAD
-    token from each op's last SAVE to the next op's first LOAD (which transitively waits for
-    everything before). XirError at an op this emitter does not handle."""
+# -- a whole subgraph ------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class LayerRecord:
+    """The instructions of one op of a subgraph: ``items[first:stop]`` of its
+    :class:`Emission`. ``name``: :func:`~.tiling.layer_label`; ``kind``: conv, depthwise,
+    pool, eltwise (compute ops) or concat, upsample, reshape (data movement that emits
+    instructions); ``engine``: the engine that computes it (conv, alu, dwconv, pool, eltwise;
+    ``datamove`` for LOAD / SAVE only); ``macs``: its multiply-accumulates (conv:
+    oh·ow·co·kh·kw·ci; depthwise: oh·ow·c·kh·kw; others 0)."""
+
+    name: str
+    kind: str
+    engine: str
+    first: int
+    stop: int
+    macs: int = 0
+
+
+@attrs.frozen
+class Emission:
+    """A subgraph's instruction stream: ``items`` ([mnemonic, field values], END last) and its
+    ``layers`` (:class:`LayerRecord`, in program order), for ``target`` (its name)."""
+
+    target: str
+    items: list = attrs.field(repr=lambda v: f"<{len(v)} instructions>")
+    layers: tuple = ()
+
+    def program(self):
+        """The ``dpuisa.program`` op of the stream."""
+        return make_program([make_instruction(m, **values) for m, values in self.items],
+                            target=self.target)
+
+    def words(self) -> np.ndarray:
+        """The encoded stream (uint32 words, as :func:`~xir.dialects.dpuisa.encode` writes
+        them), packed straight from the items by the instruction table (only the fields an
+        item sets: the others are 0); XirError naming the instruction and the field if a value
+        does not fit, or the item names no field of its instruction."""
+        out: list[int] = []
+        for n, (mnemonic, values) in enumerate(self.items):
+            spec, fields = _packers(mnemonic)
+            words = [0] * spec.words
+            words[0] = spec.opcode << isa.OPCODE_LSB
+            for name, value in values.items():
+                f = fields.get(name)
+                if f is None or not f[2] <= value <= f[3]:
+                    where = f"instruction {n} (word {len(out)}): "
+                    if f is None:
+                        raise XirError(f"{where}{mnemonic}: has no field '{name}'")
+                    pack(spec, values, where)  # raises, naming the field
+                words[f[0]] |= (value & f[4]) << f[1]
+            out += words
+        return np.asarray(out, dtype=np.uint32)
+
+
+@functools.cache
+def _packers(mnemonic: str) -> tuple:
+    """(instruction, {field: (word, lsb, low, high, mask)}) of ``mnemonic``."""
+    spec = isa.BY_MNEMONIC[mnemonic]
+    return spec, {f.name: (f.word, f.lsb, f.low, f.high, (1 << f.width) - 1)
+                  for f in spec.fields}
+
+
+#: Ops that need no instruction of their own (constants are in the CONST image).
+SILENT = ("func.return",)
+MOVE_KINDS = {"dpu.concat": "concat", "dpu.upsample_fix": "upsample", "dpu.reshape": "reshape"}
+
+
+def item_emitters() -> dict:
+    """op name → ``emitter(op, layout, target, buffers, plan) -> [mnemonic, fields] items``
+    (no END): the one place that says which emitter handles which op."""
+    from .emit_eltwise import eltwise_items
+    from .emit_move import concat_items, reshape_items, upsample_items
+    from .emit_pool import pool_items
+
+    return {"dpu.conv2d_fix": _conv_items, "dpu.depthwise_conv2d_fix": _conv_items,
+            "dpu.pool_fix": pool_items, "dpu.eltwise_fix": eltwise_items,
+            "dpu.concat": concat_items, "dpu.upsample_fix": upsample_items,
+            "dpu.reshape": reshape_items}
+
+
+def macs(op) -> int:
+    """The multiply-accumulates of ``op`` (convolutions; 0 for every other op)."""
+    if op.name not in KINDS:
+        return 0
+    _, oh, ow, co = (max(int(d), 1) for d in op.results[0].type.shape)
+    _, kh, kw, ci = (int(d) for d in op.operands[1].type.shape)
+    if op.name == "dpu.depthwise_conv2d_fix":
+        return oh * ow * co * kh * kw
+    return oh * ow * co * kh * kw * ci
+
+
+def emit_function(func, layout, target, buffers: int = 2) -> Emission:
+    """The instruction stream of DPU subgraph ``func`` (a ``func.func`` of ``dpu.*`` ops and
+    ``quant.constant`` weights) with DDR ``layout`` (:func:`~.ddr_layout.plan_layout`) on
+    ``target``. Ops run one after the other: each op's first LOAD waits, by a SAVE → LOAD
+    token, for the previous op's last SAVE (which transitively waits for everything before).
+    Ops that move no byte (concat inputs laid out in place, reshapes that keep the bytes)
+    emit nothing. XirError at the first op no emitter handles, naming the layer."""
+    emitters = item_emitters()
     items: list = []
+    layers: list = []
     for op in func.regions[0].blocks[0].ops:
-        if op.name.endswith(".constant") or op.name in ("func.return", "dpu.reshape"):
+        if op.name.endswith(".constant") or op.name in SILENT:
             continue
-        part = _conv_items(op, layout, target, buffers)
-        if items:
-            _flag(next(i for i in reversed(items) if i[0] == "SAVE"), "dpdby", LOAD_BIT)
-            _flag(next(i for i in part if i[0] == "LOAD"), "dpdon", SAVE_BIT)
+        emitter = emitters.get(op.name)
+        if emitter is None:
+            raise op.error(f"'{layer_label(op)}': {op.name} is not emitted (code generation "
+                           f"handles {', '.join(sorted(emitters))})")
+        plan = plan_op(op, target, buffers) if op.name in TILED else None
+        part = emitter(op, layout, target, buffers, plan)
+        if not part:
+            continue
+        _chain(items, part)
+        kind = TILED.get(op.name) or MOVE_KINDS[op.name]
+        layers.append(LayerRecord(layer_label(op), kind, plan.engine if plan else "datamove",
+                                  len(items), len(items) + len(part), macs(op)))
         items += part
-    ops = [make_instruction(m, **values) for m, values in items]
-    return make_program(ops + [make_instruction("END")], target=target.name)
+    items.append(["END", {}])
+    return Emission(target.name, items, tuple(layers))
+
+
+def _chain(items: list, part: list) -> None:
+    """The SAVE → LOAD token from ``items``' last SAVE to ``part``'s first LOAD (an empty LOAD
+    put first when ``part`` has none)."""
+    last = next((i for i in reversed(items) if i[0] == "SAVE"), None)
+    if last is None:
+        return
+    if last[1].get("dpdby", 0) & LOAD_BIT:  # already signals a LOAD: an empty SAVE signals
+        last = ["SAVE", {}]
+        items.append(last)
+    _flag(last, "dpdby", LOAD_BIT)
+    first = next((i for i in part if i[0] == "LOAD"), None)
+    if first is None or first[1].get("dpdon", 0) & SAVE_BIT:
+        first = ["LOAD", {}]
+        part.insert(0, first)
+    _flag(first, "dpdon", SAVE_BIT)
+
+
+def emit_program(func, layout, target, buffers: int = 2):
+    """The ``dpuisa.program`` of DPU subgraph ``func``: :func:`emit_function`'s
+    :meth:`Emission.program`."""
+    return emit_function(func, layout, target, buffers).program()
