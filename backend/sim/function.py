@@ -22,7 +22,7 @@ import numpy as np
 from xir.backend.dpu_program import DpuProgram
 from xir.interpreter import _bind_inputs
 
-from .machine import Counters, Machine
+from .machine import Counters
 
 
 def compile_function(func, target, buffers: int = 2) -> DpuProgram:
@@ -51,13 +51,8 @@ def simulate_function(func, target, inputs: Sequence | Mapping, seed: int | None
     :class:`~.machine.Counters`. ``seed``: None runs the queues in program order, an integer
     in a random (seeded) order. XirError (one line) for inputs that do not fit the
     arguments, an op code generation cannot handle, or a fault of the run."""
-    program, ddr, registers = function_image(func, target, inputs, buffers)
-    machine = Machine(target, ddr.tobytes())
-    counters = machine.run(program.words.tobytes(), registers, seed=seed)
-    data = machine.ddr.data[program.data_base:]
-    outputs = [placement.view(data).copy().reshape(placement.dims)
-               for placement in program.outputs]
-    return outputs, counters
+    arrays = _bind_inputs(func, inputs)
+    return compile_function(func, target, buffers).run(arrays, seed, target)
 
 
 __all__ = ["compile_function", "function_image", "simulate_function"]
