@@ -97,7 +97,7 @@ class DpuProgram:
         from xir.passes.codegen import plan_layout
         from xir.passes.codegen.emit import emit_function
 
-        layout = plan_layout(func, target)
+        layout = plan_layout(func, target, augment=True)
         emission = emit_function(func, layout, target, buffers)
         block = func.regions[0].blocks[0]
         returned = block.last_op.operands

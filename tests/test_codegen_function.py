@@ -295,21 +295,22 @@ def test_simulate_function_checks_its_inputs_in_one_line():
 
 
 def test_function_image_is_what_simulate_function_runs():
-    """The DDR image holds CONST at 0 and the input at its place in DATA (channels padded with
-    zeros); running it by hand gives simulate_function's outputs."""
+    """The DDR image holds CONST at 0 and the input at its placement in DATA, zeros everywhere
+    else (padded channels, or an augmented input's zero columns); running it by hand gives
+    simulate_function's outputs, read back through the output's placement."""
     func, xs, expected = build(lambda g, x: g.conv(x, cout=4, same=True))
     program, ddr, registers = function_image(func, B512, {"x0": xs[0]})
-    layout = plan_layout(func, B512)
-    assert bytes(ddr[:len(layout.const_image)]) == layout.const_image
-    assert registers[0] == 0 and registers[1] % 64 == 0 and registers[1] >= len(layout.const_image)
-    x = layout.of(func.regions[0].blocks[0].args[0])
-    data = ddr[registers[1] + x.offset:][:6 * 7 * 8].view(np.int8).reshape(6, 7, 8)
-    assert np.array_equal(data[..., :5], xs[0][0]) and not data[..., 5:].any()
+    assert bytes(ddr[:len(program.const)]) == program.const
+    assert registers[0] == 0 and registers[1] % 64 == 0 and registers[1] >= len(program.const)
+    data = ddr[registers[1]:]
+    assert np.array_equal(program.inputs[0].view(data), xs[0][0])
+    rest = data.copy()
+    program.inputs[0].view(rest)[...] = 0
+    assert not rest.any()
     machine = Machine(B512, ddr.tobytes())
     machine.run(program.words.tobytes(), registers)
-    y = layout.of(func.regions[0].blocks[0].last_op.operands[0])
-    got = machine.ddr.data[registers[1] + y.offset:][:6 * 7 * 8].view(np.int8)
-    assert np.array_equal(got.reshape(1, 6, 7, 8)[..., :4], expected[0])
+    got = program.outputs[0].view(machine.ddr.data[registers[1]:])
+    assert np.array_equal(got, expected[0][0])
     assert np.array_equal(simulate_function(func, B512, xs)[0][0], expected[0])
 
 
