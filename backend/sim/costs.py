@@ -8,6 +8,8 @@ of 150k instructions is costed in milliseconds; :mod:`.cycles` schedules them.
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import numpy as np
 
@@ -32,7 +34,9 @@ class CostModel:
     bytes (address generation, one per instruction word). ``pad_pixels_per_cycle``: zero pixels
     a LOAD writes into the banks per cycle. ``elew_reads``: bank reads per ELEW step (its two
     inputs share one bank group). ``fetch_words_per_cycle``: instruction words the front end
-    fetches per cycle (None: unlimited)."""
+    fetches per cycle (None: unlimited). ``ddr_peak_gbytes_per_s``: the peak of the memory
+    behind the DPU's data ports, reads and writes together (None: no cap beyond the ports);
+    ``ddr_efficiency``: the share of it sustained on the DPU's mixed traffic (:meth:`ddr_rates`)."""
 
     compute_latency: int = 12
     ddr_latency: int = 100
@@ -40,6 +44,25 @@ class CostModel:
     pad_pixels_per_cycle: int = 1
     elew_reads: int = 2
     fetch_words_per_cycle: float | None = 1.0
+    ddr_peak_gbytes_per_s: float | None = 17.07
+    ddr_efficiency: float = 0.75
+
+    def ddr_cap(self, clock_mhz: float) -> float:
+        """Bytes per DPU cycle the memory sustains, reads and writes together, at a DPU clock
+        of ``clock_mhz`` (the memory has its own clock: a faster DPU gets fewer bytes a
+        cycle); infinite without a peak."""
+        if self.ddr_peak_gbytes_per_s is None:
+            return math.inf
+        return self.ddr_peak_gbytes_per_s * self.ddr_efficiency * 1e3 / clock_mhz
+
+    def ddr_rates(self, target, clock_mhz: float) -> tuple[float, float]:
+        """(alone, beside): bytes per cycle a LOAD (SAVE) moves while no SAVE (LOAD) streams,
+        and while one does. Reads and writes have their own AXI channels, each
+        ``target.ddr_bytes_per_cycle`` wide; the memory's :meth:`ddr_cap` bounds their sum."""
+        port = float(target.ddr_bytes_per_cycle)
+        cap = self.ddr_cap(clock_mhz)
+        alone = min(port, cap)
+        return alone, max(min(port, cap - alone), 0.0)
 
 
 def _ceil_div(a, b):
@@ -58,15 +81,21 @@ def _engine(target, mnemonic: str):
     return engine
 
 
-def instruction_costs(mnemonics: list, fields: list, target, model: CostModel):
-    """(occupancy, latency, ddr_bytes) arrays, one entry per instruction: the cycles it keeps
-    its engine busy, the cycles after that until its result is usable, and the DDR bytes it
-    moves (LOAD: read, SAVE: written). Compute instructions take their window from the last
-    init of their kind before them (XirError naming the instruction when there is none)."""
+def instruction_costs(mnemonics: list, fields: list, target, model: CostModel,
+                      clock_mhz: float | None = None):
+    """(occupancy, latency, ddr_bytes, transfer) arrays, one entry per instruction: the
+    cycles it keeps its engine busy, the cycles after that until its result is usable, the
+    DDR bytes it moves (LOAD: read, SAVE: written) and, of its occupancy, the cycles its
+    bytes take at the ``alone`` rate of :meth:`CostModel.ddr_rates` (at ``clock_mhz``,
+    default the target's; the scheduler stretches them with :func:`shared_transfer` while
+    the other direction streams). Compute instructions take their window from the last init
+    of their kind before them (XirError naming the instruction when there is none)."""
     n = len(mnemonics)
     occupancy = np.zeros(n, dtype=np.int64)
     latency = np.zeros(n, dtype=np.int64)
     ddr_bytes = np.zeros(n, dtype=np.int64)
+    transfer = np.zeros(n, dtype=np.int64)
+    alone, _ = model.ddr_rates(target, clock_mhz or target.clock_mhz)
     names = np.asarray(mnemonics, dtype=object)
     where = {m: np.flatnonzero(names == m) for m in set(mnemonics)}
     for mnemonic, idx in where.items():
@@ -77,10 +106,10 @@ def instruction_costs(mnemonics: list, fields: list, target, model: CostModel):
         if mnemonic in DATA_MOVES:
             moved = _column(rows, "length") * _column(rows, "channel")
             ddr_bytes[idx] = moved
-            transfer = np.ceil(moved / target.ddr_bytes_per_cycle).astype(np.int64)
+            transfer[idx] = np.ceil(moved / alone).astype(np.int64)
             pads = _column(rows, "pad_start") + _column(rows, "pad_end") if mnemonic == "LOAD" \
                 else 0
-            occupancy[idx] = model.move_issue + transfer + \
+            occupancy[idx] = model.move_issue + transfer[idx] + \
                 _ceil_div(pads, model.pad_pixels_per_cycle)
             latency[idx] = model.ddr_latency
         elif mnemonic in INIT_OF:
@@ -93,7 +122,17 @@ def instruction_costs(mnemonics: list, fields: list, target, model: CostModel):
             latency[idx] = model.compute_latency
         else:  # the inits and END: one cycle per instruction word to decode and latch
             occupancy[idx] = spec.words if spec.queue is not None else 0
-    return np.maximum(occupancy, np.where(names == "END", 0, 1)), latency, ddr_bytes
+    return np.maximum(occupancy, np.where(names == "END", 0, 1)), latency, ddr_bytes, transfer
+
+
+def shared_transfer(nbytes: int, window: int, alone: float, beside: float) -> int:
+    """Cycles to move ``nbytes`` when the other direction keeps streaming for the first
+    ``window`` cycles of the transfer: ``beside`` bytes a cycle meanwhile, ``alone`` after."""
+    if window <= 0 or not nbytes:
+        return math.ceil(nbytes / alone)
+    if beside > 0 and nbytes <= beside * window:
+        return math.ceil(nbytes / beside)
+    return window + math.ceil((nbytes - beside * window) / alone)
 
 
 def _window_steps(mnemonic, idx, rows, where, fields, target) -> np.ndarray:

@@ -4,16 +4,20 @@ report ``xir profile`` prints (docs/cycles.md).
 Four queues (LOAD, SAVE, CONV, MISC) run their instructions in program order. An instruction
 starts at the latest of: its queue's previous instruction leaving the engine, the arrival of
 each token its ``dpdon`` flags (one from the FIFO of each flagged queue towards its own, in
-FIFO order; a token carries the end time of the instruction that signalled it), its engine (or
-shared port: LOAD and SAVE share the DDR port) being free, and the front end having fetched it.
-It occupies its engine for its cost (:mod:`.costs`) and ends ``latency`` cycles later; its
-``dpdby`` flags then put one token, stamped with that end, into the FIFO towards each flagged
-queue. The token rules are the simulator's (:mod:`.machine`): a program whose heads all wait
-on empty FIFOs is a deadlock, reported as one line naming the stuck heads.
+FIFO order; a token carries the end time of the instruction that signalled it), and the front
+end having fetched it. It occupies its engine for its cost (:mod:`.costs`) and ends
+``latency`` cycles later; its ``dpdby`` flags then put one token, stamped with that end, into
+the FIFO towards each flagged queue. The token rules are the simulator's (:mod:`.machine`): a
+program whose heads all wait on empty FIFOs is a deadlock, reported as one line naming the
+stuck heads.
+
+LOAD (DDR reads) and SAVE (DDR writes) stream at the same time, each at its AXI channels'
+rate, but their sum is capped by the memory (``CostModel.ddr_rates``): a transfer that starts
+while the other direction streams gets what that one leaves until it finishes.
 
 Among the heads that can start, the one that can start earliest is scheduled first (ties: the
-earliest in the program), so start times are committed in time order and the shared DDR port
-is granted first come, first served.
+earliest in the program), so start times are committed in time order and the memory's
+bandwidth is granted first come, first served.
 
     report = estimate(items, target, layers, clock_mhz=281)
     print(report.table()); report.as_json(); timeline_svg(report, "t.svg")
@@ -31,10 +35,11 @@ import numpy as np
 from xir.diagnostics import XirError
 from xir.dialects.dpuisa import isa
 
-from .costs import CostModel, instruction_costs
+from .costs import CostModel, instruction_costs, shared_transfer
 
 QUEUES = isa.QUEUES
-DDR = "DDR"  # the port LOAD and SAVE share
+DDR = "DDR"  # the data ports: cycles in which a LOAD or a SAVE occupies its engine
+_MOVES = (QUEUES.index("LOAD"), QUEUES.index("SAVE"))
 _QUEUE_OF = {m: QUEUES.index(i.queue) if i.queue else -1 for m, i in isa.BY_MNEMONIC.items()}
 _WORDS = {m: i.words for m, i in isa.BY_MNEMONIC.items()}
 _SOURCES = [[s for s in range(len(QUEUES)) if mask >> s & 1] for mask in range(16)]
@@ -67,8 +72,11 @@ class CycleReport:
     """What :func:`estimate` found. Per instruction (numpy arrays in program order):
     ``mnemonics``, ``queue`` (index into ``QUEUES``, -1 for END), ``start``, ``busy_end``
     (leaves its engine), ``end`` (result usable), ``layer`` (index into ``layers``, -1 if
-    none). Totals: ``cycles``, ``busy`` cycles per queue and of the shared DDR port,
-    ``bytes_loaded`` / ``bytes_saved`` (DDR), ``macs`` (sum over ``layers``)."""
+    none). Totals: ``cycles``, ``busy`` cycles per queue and of the data ports (``DDR``:
+    cycles in which a LOAD or a SAVE is busy), ``bytes_loaded`` / ``bytes_saved`` (DDR),
+    ``macs`` (sum over ``layers``), ``ddr_cap`` (bytes a cycle the memory sustains, reads and
+    writes together) and ``ddr_throttled`` (cycles LOADs and SAVEs lasted beyond their own
+    channels' rate because the other direction held the memory's bandwidth)."""
 
     target: str
     clock_mhz: float
@@ -85,6 +93,8 @@ class CycleReport:
     bytes_saved: int
     layers: list
     macs: int | None
+    ddr_cap: float = float("inf")
+    ddr_throttled: int = 0
 
     @property
     def latency_ms(self) -> float:
@@ -117,6 +127,8 @@ class CycleReport:
                 "peak_macs_per_cycle": self.peak_macs_per_cycle,
                 "instructions": len(self.mnemonics), "engines": units,
                 "bytes": {"loaded": self.bytes_loaded, "saved": self.bytes_saved},
+                "ddr": {"cap_bytes_per_cycle": self.ddr_cap if self.ddr_cap < float("inf")
+                        else None, "throttled_cycles": int(self.ddr_throttled)},
                 "layers": [{"name": lay.name, "kind": lay.kind, "first": lay.first,
                             "stop": lay.stop, "start": lay.start, "cycles": lay.cycles,
                             "macs": lay.macs, "utilization": lay.utilization,
@@ -197,8 +209,9 @@ def estimate(stream, target, layers: Iterable | None = None, clock_mhz: float | 
     order, END optional; a decoded program; or an ``Emission`` of passes/codegen/emit.py,
     whose layers are the default) on ``target``, at ``clock_mhz`` (default: the target's).
     ``layers``: records (dicts or objects) with ``name``, ``kind``, ``first``, ``stop`` (an
-    instruction range of ``stream``) and ``macs``. XirError for a deadlock, a flag on an
-    instruction's own queue, tokens left over, or an instruction the target cannot run."""
+    instruction range of ``stream``) and ``macs``. The clock also sets the DDR bytes a cycle
+    (the memory runs on its own clock). XirError for a deadlock, a flag on an instruction's own
+    queue, tokens left over, or an instruction the target cannot run."""
     if hasattr(stream, "items") and hasattr(stream, "layers"):
         layers = stream.layers if layers is None else layers
         stream = stream.items
@@ -212,7 +225,9 @@ def estimate(stream, target, layers: Iterable | None = None, clock_mhz: float | 
             flag = "dpdon" if dpdon[i] >> q & 1 else "dpdby"
             raise XirError(f"instruction {i} ({mnemonics[i]}): {flag} flags its own queue "
                            f"{QUEUES[q]}")
-    occupancy, latency, ddr_bytes = instruction_costs(mnemonics, fields, target, model)
+    clock = float(clock_mhz or target.clock_mhz)
+    occupancy, latency, ddr_bytes, transfer = instruction_costs(mnemonics, fields, target,
+                                                                model, clock)
     words = np.array([_WORDS[m] for m in mnemonics], dtype=np.float64)
     rate = model.fetch_words_per_cycle
     fetched = np.ceil(np.cumsum(words) / rate).astype(np.int64) if rate else np.zeros(n, np.int64)
@@ -221,26 +236,41 @@ def estimate(stream, target, layers: Iterable | None = None, clock_mhz: float | 
     def where(i: int) -> str:
         return f"instruction {i} ({mnemonics[i]} at word {int(word_of[i])})"
 
+    moves = _DdrShare(ddr_bytes.tolist(), transfer.tolist(), model.move_issue,
+                      *model.ddr_rates(target, clock))
     start, busy_end = _schedule(queue.tolist(), dpdon, dpdby, occupancy.tolist(),
-                                latency.tolist(), fetched.tolist(), where)
+                                latency.tolist(), fetched.tolist(), where, moves)
     start, busy_end = np.asarray(start, dtype=np.int64), np.asarray(busy_end, dtype=np.int64)
+    occupancy = busy_end - start
     end = busy_end + latency
     is_end = queue < 0
     cycles = int(end[~is_end].max()) if (~is_end).any() else 0
     start[is_end] = end[is_end] = busy_end[is_end] = cycles
     busy = {q: int(occupancy[queue == k].sum()) for k, q in enumerate(QUEUES)}
-    busy[DDR] = busy["LOAD"] + busy["SAVE"]
+    busy[DDR] = _moving(queue, start, busy_end)
     loaded = int(ddr_bytes[queue == QUEUES.index("LOAD")].sum())
     saved = int(ddr_bytes.sum()) - loaded
     peak = target.peak_ops_per_cycle // 2
-    layer_of, table = _layer_table(layers or (), queue, start, end, occupancy, cycles, peak)
+    layer_of, table = _layer_table(layers or (), queue, start, busy_end, end, cycles, peak)
     macs = sum(lay.macs for lay in table) if table else None
-    return CycleReport(target.name, float(clock_mhz or target.clock_mhz), peak, cycles,
-                       mnemonics, queue, start, busy_end, end, layer_of, busy, loaded, saved,
-                       table, macs)
+    return CycleReport(target.name, clock, peak, cycles, mnemonics, queue, start, busy_end,
+                       end, layer_of, busy, loaded, saved, table, macs,
+                       model.ddr_cap(clock), moves.throttled)
 
 
-def _layer_table(layers, queue, start, end, occupancy, cycles, peak):
+def _moving(queue, start, busy_end) -> int:
+    """Cycles in which a LOAD or a SAVE (of these instructions) occupies its engine: the
+    length of the union of their [start, busy_end) intervals."""
+    sel = np.isin(queue, _MOVES)
+    if not sel.any():
+        return 0
+    order = np.argsort(start[sel], kind="stable")
+    s, e = start[sel][order], busy_end[sel][order]
+    reach = np.concatenate(([s[0]], np.maximum.accumulate(e)[:-1]))
+    return int(np.clip(e - np.maximum(s, reach), 0, None).sum())
+
+
+def _layer_table(layers, queue, start, busy_end, end, cycles, peak):
     """(the layer index of every instruction, -1 for none; [LayerCycles])."""
     n = len(queue)
     is_end = queue < 0
@@ -256,9 +286,9 @@ def _layer_table(layers, queue, start, end, occupancy, cycles, peak):
         real = ~is_end[sl]
         s0 = int(start[sl][real].min()) if real.any() else cycles
         e0 = int(end[sl][real].max()) if real.any() else cycles
-        qs, occ = queue[sl], occupancy[sl]
+        qs, occ = queue[sl], busy_end[sl] - start[sl]
         busy = {q: int(occ[qs == j].sum()) for j, q in enumerate(QUEUES)}
-        busy[DDR] = busy["LOAD"] + busy["SAVE"]
+        busy[DDR] = _moving(qs, start[sl], busy_end[sl])
         macs = int(_attr(rec, "macs") or 0)
         table.append(LayerCycles(str(_attr(rec, "name")), str(_attr(rec, "kind")), first, stop,
                                  s0, e0, busy, macs,
@@ -266,14 +296,43 @@ def _layer_table(layers, queue, start, end, occupancy, cycles, peak):
     return layer_of, table
 
 
-def _schedule(queue, dpdon, dpdby, occupancy, latency, fetched, where):
+@attrs.define
+class _DdrShare:
+    """The memory's bandwidth between the LOAD and the SAVE queue, granted first come, first
+    served: per instruction its DDR ``nbytes`` and ``transfer`` cycles alone (``issue``
+    cycles after its start); ``alone`` / ``beside`` bytes a cycle (``CostModel.ddr_rates``).
+    ``data_end[q]``: when queue q's last transfer moves its last byte."""
+
+    nbytes: list
+    transfer: list
+    issue: int
+    alone: float
+    beside: float
+    data_end: dict = attrs.Factory(lambda: dict.fromkeys(_MOVES, 0))
+    throttled: int = 0
+
+    def extra(self, i: int, q: int, t: int) -> int:
+        """Cycles LOAD or SAVE ``i`` of queue ``q``, starting at ``t``, lasts beyond its
+        occupancy alone. The other queue's last transfer started no later and, every transfer
+        of ``q`` before ``i`` having ended by ``t``, streams at the ``alone`` rate until its
+        ``data_end``; ``i`` gets ``beside`` until then."""
+        first = t + self.issue
+        other = self.data_end[_MOVES[1] if q == _MOVES[0] else _MOVES[0]]
+        cycles = shared_transfer(self.nbytes[i], other - first, self.alone, self.beside) \
+            if self.nbytes[i] else 0
+        self.data_end[q] = first + cycles
+        extra = max(cycles - self.transfer[i], 0)
+        self.throttled += extra
+        return extra
+
+
+def _schedule(queue, dpdon, dpdby, occupancy, latency, fetched, where, moves: _DdrShare):
     """Start and busy-end cycle of every instruction (plain lists; END gets 0, 0).
-    ``where(i)`` names instruction i in errors, as the simulator does."""
+    ``where(i)`` names instruction i in errors, as the simulator does; ``moves`` stretches
+    LOADs and SAVEs that share the memory's bandwidth."""
     nq = len(QUEUES)
     n = len(queue)
     order = [[i for i in range(n) if queue[i] == q] for q in range(nq)]
-    unit = [0, 0, 1, 2]  # LOAD and SAVE share the DDR port
-    unit_free = [0, 0, 0]
     queue_free = [0] * nq
     fifo = [[deque() for _ in range(nq)] for _ in range(nq)]  # fifo[src][dst]: end times
     head = [0] * nq
@@ -285,7 +344,7 @@ def _schedule(queue, dpdon, dpdby, occupancy, latency, fetched, where):
             if head[q] == len(order[q]):
                 continue
             i = order[q][head[q]]
-            t = max(queue_free[q], unit_free[unit[q]], fetched[i])
+            t = max(queue_free[q], fetched[i])
             for s in _SOURCES[dpdon[i]]:
                 f = fifo[s][q]
                 if not f:
@@ -301,8 +360,10 @@ def _schedule(queue, dpdon, dpdby, occupancy, latency, fetched, where):
         for s in _SOURCES[dpdon[i]]:
             fifo[s][q].popleft()
         done = t + occupancy[i]
+        if q in moves.data_end:
+            done += moves.extra(i, q, t)
         start[i], busy_end[i] = t, done
-        queue_free[q] = unit_free[unit[q]] = done
+        queue_free[q] = done
         head[q] += 1
         remaining -= 1
         for d in _SOURCES[dpdby[i]]:  # a token carries the signaller's end (result usable)
