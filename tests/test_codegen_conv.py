@@ -27,7 +27,11 @@ ACTS = ("none", "relu", "relu6", "leaky_relu", "hard_sigmoid", "hard_swish")
 
 
 def dense(a: np.ndarray) -> str:
-    return f"dense<{np.asarray(a).tolist()}>".replace("\n", "")
+    """An int8 ``dense<>`` payload: a list, or raw bytes in hex when large (fast to parse)."""
+    a = np.asarray(a)
+    if a.size > 64:
+        return f'dense<"0x{a.astype(np.int8).tobytes().hex().upper()}">'
+    return f"dense<{a.tolist()}>".replace("\n", "")
 
 
 def ttype(shape) -> str:
@@ -395,3 +399,77 @@ def test_digits_convs_are_bit_exact(digits_convs, model, target_name):
         _, outputs, expected = run_conv(func, target, x, seeds=(None, 3), op=op)
         for got in outputs:
             assert np.array_equal(got, expected)
+
+
+# -- the machine's batch paths against its per-instruction engines --------------------------------
+
+
+def per_instruction(machine):
+    """``machine`` with every batch path switched off: each instruction through its engine's
+    ``execute`` (the reference the batches must equal, byte for byte and count for count)."""
+    for engine in machine.engines.values():
+        engine.execute_batch = None
+    return machine
+
+
+def state(machine, counters):
+    return (machine.ddr.data.copy(), {n: m.data.copy() for n, m in machine.banks.groups.items()},
+            counters.as_dict())
+
+
+def same_state(a, b):
+    assert np.array_equal(a[0], b[0])
+    assert a[1].keys() == b[1].keys() and all(np.array_equal(a[1][k], b[1][k]) for k in a[1])
+    assert a[2] == b[2]
+
+
+def conv_setup(case: int, target=TARGETS["B4096"], small: bool = False):
+    rng = np.random.default_rng(7000 + case)
+    shape = random_case(rng)
+    func = the_func(parse(conv_module(rng, **shape)))
+    if small:
+        target = small_banks(func, target)
+    layout = plan_layout(func, target)
+    op = next(o for o in func.walk() if o.name in KINDS)
+    program = emit_program(func, layout, target)
+    x = rng.integers(-128, 128, (1, shape["h"], shape["w"], shape["cin"])).astype(np.int8)
+    ddr, base = ddr_image(layout, layout.of(op.operands[0]), x)
+    return target, program, ddr, {0: 0, 1: base}, layout
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_batches_equal_instruction_by_instruction_in_every_order(case):
+    """DDR, every bank and the counters after a whole conv program: the batch paths in program
+    order and in random queue orders equal the per-instruction engines."""
+    target, program, ddr, regs, _ = conv_setup(case, small=bool(case % 2))
+    data = encode(program)
+    ref = per_instruction(Machine(target, ddr.tobytes()))
+    want = state(ref, ref.run(data, regs))
+    for seed in (None, 1, 2):
+        m = Machine(target, ddr.tobytes())
+        same_state(state(m, m.run(data, regs, seed=seed)), want)
+
+
+def test_weights_reloaded_at_the_same_bank_address_are_not_served_from_the_cache():
+    """The conv engine caches each weight block's GEMM matrix by its bank address; new bytes
+    there must be used: within one program (shrunk weight banks: channel tiles reload one
+    address) and in a second run after the weights in DDR changed."""
+    target, program, ddr, regs, layout = conv_setup(3, small=True)
+    convw = target.bank_group("CONVW").bank_ids
+    addrs = [i.field_values()["bank_addr"] for i in program.instructions
+             if i.spec.mnemonic == "LOAD" and i.field_values()["bank_id"] in convw]
+    assert len(set(addrs)) < len(addrs)  # an address is reloaded
+    data = encode(program)
+    ddr2 = ddr.copy()
+    const = len(layout.const_image)
+    ddr2[:const] = np.random.default_rng(1).integers(0, 256, const, dtype=np.uint8)
+    states = []
+    for machine in (Machine(target, ddr.tobytes()),
+                    per_instruction(Machine(target, ddr.tobytes()))):
+        first = state(machine, machine.run(data, regs))
+        machine.ddr.data[:] = ddr2
+        states.append((first, state(machine, machine.run(data, regs))))
+    (first, second), (ref_first, ref_second) = states
+    same_state(first, ref_first)
+    same_state(second, ref_second)
+    assert not np.array_equal(ref_first[0][const:], ref_second[0][const:])  # new outputs

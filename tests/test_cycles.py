@@ -32,12 +32,14 @@ from engines import RESNET50_CONVS  # noqa: E402
 
 B4096 = load_target("DPUCZDX8G_ISA1_B4096")  # PP 8, 32 DDR bytes a cycle
 LOAD, SAVE, CONV = 1, 2, 4  # dependency flag bits
-#: Round numbers for hand timing; instruction fetch unlimited, no memory cap beyond the ports.
-MODEL = CostModel(compute_latency=3, ddr_latency=10, move_issue=5, fetch_words_per_cycle=None,
-                  ddr_peak_gbytes_per_s=None)
+#: Round numbers for hand timing; instruction fetch unlimited; on UNCAPPED, no memory cap
+#: beyond the ports.
+MODEL = CostModel(compute_latency=3, ddr_latency=10, move_issue=5, fetch_words_per_cycle=None)
+UNCAPPED = B4096.evolve(ddr_peak_gbytes_per_s=None)
 #: The same with a memory of 12 GB/s sustained: 48 bytes a cycle at 250 MHz, so a transfer
 #: beside one streaming at 32 gets 16.
-CAPPED = attrs.evolve(MODEL, ddr_peak_gbytes_per_s=12.0, ddr_efficiency=1.0)
+CAPPED = attrs.evolve(MODEL, ddr_efficiency=1.0)
+CAPPED_B4096 = B4096.evolve(ddr_peak_gbytes_per_s=12.0)
 
 
 def timing(report):
@@ -55,7 +57,7 @@ def test_load_conv_save_chain_with_tokens():
              ["CONV", {"length": 8, "channel_group": 2, "dpdon": LOAD, "dpdby": SAVE}],
              ["SAVE", {"length": 8, "channel": 32, "dpdon": CONV}],
              ["END", {}]]
-    r = estimate(items, B4096, model=MODEL)
+    r = estimate(items, UNCAPPED, model=MODEL)
     assert timing(r)[:4] == [(0, 21, 31), (0, 4, 4), (31, 49, 52), (52, 65, 75)]
     assert r.cycles == 75
     assert r.busy == {"LOAD": 21, "SAVE": 13, "CONV": 22, "MISC": 0, "DDR": 34}
@@ -70,7 +72,7 @@ def test_independent_queues_overlap_and_a_load_streams_beside_a_save():
              ["SAVE", {"length": 8, "channel": 32}],
              ["CONVINIT", {"kernel_h": 1, "kernel_w": 1}],
              ["CONV", {"length": 16, "channel_group": 1}]]
-    r = estimate(items, B4096, model=MODEL)
+    r = estimate(items, UNCAPPED, model=MODEL)
     assert timing(r) == [(0, 21, 31), (0, 13, 23), (0, 4, 4), (4, 6, 9)]
     assert r.cycles == 31 and r.busy["DDR"] == 21 and r.ddr_throttled == 0
 
@@ -89,7 +91,7 @@ def test_the_memory_caps_reads_plus_writes(clock_mhz, expected, throttled):
     """LOAD 512 B and SAVE 512 B from cycle 0 on a memory of 12 GB/s: its bytes a DPU cycle
     depend on the DPU's clock."""
     items = [["LOAD", {"length": 8, "channel": 64}], ["SAVE", {"length": 8, "channel": 64}]]
-    r = estimate(items, B4096, model=CAPPED, clock_mhz=clock_mhz)
+    r = estimate(items, CAPPED_B4096, model=CAPPED, clock_mhz=clock_mhz)
     assert r.ddr_cap == pytest.approx(12e3 / clock_mhz)
     assert timing(r) == expected
     assert r.ddr_throttled == throttled
@@ -108,7 +110,7 @@ def test_a_save_started_mid_load_gets_what_the_load_leaves():
              ["CONV", {"length": 8, "channel_group": 1, "dpdby": SAVE}],
              ["SAVE", {"length": 8, "channel": 64, "dpdon": CONV}],
              ["LOAD", {"length": 8, "channel": 64}]]
-    r = estimate(items, B4096, model=CAPPED, clock_mhz=250)
+    r = estimate(items, CAPPED_B4096, model=CAPPED, clock_mhz=250)
     assert timing(r) == [(0, 37, 47), (0, 4, 4), (4, 5, 8), (8, 41, 51), (37, 58, 68)]
     assert r.ddr_throttled == 12
     assert r.busy["DDR"] == 58  # LOAD 0 → 37 ∪ SAVE 8 → 41 ∪ LOAD 37 → 58
@@ -124,7 +126,7 @@ def test_a_head_stalls_on_its_token_in_fifo_order():
              ["CONV", {"length": 16, "channel_group": 4, "dpdby": SAVE}],
              ["SAVE", {"length": 1, "channel": 32, "dpdon": CONV}],
              ["SAVE", {"length": 1, "channel": 32, "dpdon": CONV}]]
-    r = estimate(items, B4096, model=MODEL)
+    r = estimate(items, UNCAPPED, model=MODEL)
     assert timing(r) == [(0, 4, 4), (4, 8, 11), (8, 16, 19), (11, 17, 27), (19, 25, 35)]
 
 
@@ -274,11 +276,10 @@ def test_the_memory_cap_slows_an_eltwise_add_between_free_and_one_shared_port():
 
     func = the_func(parse(small_net_text(56, 56, 32)))
     emission = emit_function(func, plan_layout(func, B4096), B4096)
-    one_port = attrs.evolve(CostModel(), ddr_efficiency=1.0,
-                            ddr_peak_gbytes_per_s=B4096.ddr_bytes_per_cycle * 281e-3)
-    free, default, shared = (estimate(emission, B4096, clock_mhz=281, model=m)
-                             for m in (CostModel(ddr_peak_gbytes_per_s=None), CostModel(),
-                                       one_port))
+    one_port = B4096.evolve(ddr_peak_gbytes_per_s=B4096.ddr_bytes_per_cycle * 281e-3)
+    free, default, shared = (estimate(emission, t, clock_mhz=281, model=m) for t, m in (
+        (UNCAPPED, CostModel()), (B4096, CostModel()),
+        (one_port, attrs.evolve(CostModel(), ddr_efficiency=1.0))))
     assert default.ddr_cap == pytest.approx(45.56, abs=0.01)
     assert free.ddr_throttled == 0 < default.ddr_throttled < shared.ddr_throttled
     conv, add, _ = zip(free.layers, default.layers, shared.layers)

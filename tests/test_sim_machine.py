@@ -15,7 +15,7 @@ from xir.backend.sim.machine import Machine, simulate
 from xir.backend.targets import load_target
 from xir.diagnostics import XirError
 from xir.dialects.dpuisa import decode_program, encode, encode_words, make_instruction as mi
-from xir.dialects.dpuisa import make_program
+from xir.dialects.dpuisa import isa, make_program
 from xir.verifier import verify
 
 B4096 = "DPUCZDX8G_ISA1_B4096"
@@ -286,11 +286,67 @@ def test_a_fault_changes_nothing():
     assert not m.bank("VB0").data.any()
 
 
+def per_instruction(machine):
+    """``machine`` with its batch paths off: every instruction through ``execute``."""
+    for engine in machine.engines.values():
+        engine.execute_batch = None
+    return machine
+
+
+CONV_OK = dict(bank_id_in=0, bank_addr_in=0, bank_id_out=8, length=4, bank_id_weights=16,
+               channel_group=1, bank_id_bias=33)
+# each a run of instructions of one kind in which one (not the first, not the last) faults
+FAULTY_RUNS = {
+    "LOAD bank_addr": [mi("LOAD", **ROW, bank_addr=k * 4) for k in range(3)] +
+    [mi("LOAD", **{**ROW, "bank_addr": 2048})] + [mi("LOAD", **ROW, bank_addr=40)],
+    "LOAD ddr": [mi("LOAD", **ROW, ddr_addr=16 * k) for k in range(3)] +
+    [mi("LOAD", **{**ROW, "ddr_addr": 4090})] + [mi("LOAD", **ROW)],
+    "LOAD register": [mi("LOAD", **ROW), mi("LOAD", **{**ROW, "reg_id": 5}), mi("LOAD", **ROW)],
+    "SAVE overlap": [mi("LOAD", **ROW, dpdby=SAVE)] + [
+        mi("SAVE", **{**ROW, "bank_id": 0, "jump_write": 16, "ddr_addr": 256 + 64 * k},
+           dpdon=LOAD if k == 0 else 0) for k in range(3)] +
+    [mi("SAVE", **{**ROW, "bank_id": 0, "jump_write": 8})],
+    "CONV input": [mi("LOAD", **ROW, dpdby=CONV),
+                   mi("CONVINIT", kernel_h=1, kernel_w=1, stride_h=1, stride_w=1, jump_read=1,
+                      jump_write=1, dpdon=LOAD)] +
+    [mi("CONV", **{**CONV_OK, "bank_addr_out": k}) for k in range(3)] +
+    [mi("CONV", **{**CONV_OK, "bank_addr_in": 2047, "length": 9})] + [mi("CONV", **CONV_OK)],
+    "CONV weights group": [mi("CONVINIT", kernel_h=1, kernel_w=1, stride_h=1, stride_w=1,
+                              jump_read=1, jump_write=1),
+                           mi("CONV", **CONV_OK),
+                           mi("CONV", **{**CONV_OK, "bank_id_weights": 0})],
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAULTY_RUNS))
+def test_a_fault_inside_a_batch_is_the_fault_of_that_instruction_alone(name):
+    """A run the machine executes as one batch, holding a faulting instruction: the same
+    one-line fault as instruction by instruction, after the same instructions before it ran
+    (banks, DDR equal)."""
+    results = []
+    for m in (Machine(B4096, ramp(4096)), per_instruction(Machine(B4096, ramp(4096)))):
+        with pytest.raises(XirError) as e:
+            m.run(program(*FAULTY_RUNS[name], target=None), {0: 0, 1: 0})
+        results.append((message(e), m.ddr.data.copy(),
+                        [g.data.copy() for g in m.banks.groups.values()]))
+    (text, ddr, banks), (ref_text, ref_ddr, ref_banks) = results
+    assert text == ref_text and "field" in text
+    assert np.array_equal(ddr, ref_ddr)
+    assert all(np.array_equal(a, b) for a, b in zip(banks, ref_banks))
+    assert any(b.any() for b in banks) or name.startswith("CONV weights")
+
+
 def test_instructions_without_an_engine_are_not_simulated_yet():
-    ops = [mi("LOAD", **ROW, dpdby=MISC), mi("ELEWINIT", dpdon=LOAD)]
-    assert fault(ops) == (
+    # a machine whose eltwise engine is taken out (whatever the engines simulate by now)
+    m = Machine(B4096, 4096)
+    for name in ("ELEWINIT", "ELEW"):
+        m.engines.pop(name, None)
+    with pytest.raises(XirError) as e:
+        m.run(program(mi("LOAD", **ROW, dpdby=MISC), mi("ELEWINIT", dpdon=LOAD), target=None),
+              {0: 0, 1: 0})
+    assert message(e) == (
         "instruction 1 (ELEWINIT at word 5): ELEWINIT is not simulated yet: the machine runs "
-        "LOAD, SAVE, CONVINIT, CONV, ALUINIT, ALU; the eltwise engine (MISC queue) comes next")
+        f"{', '.join(m.engines)}; the eltwise engine (MISC queue) comes next")
 
 
 def test_program_shape():
@@ -392,3 +448,101 @@ def test_the_verifier_accepts_exactly_what_the_machine_runs(data, name, kind):
     assert (verifier is None) == (machine is None), (verifier, machine)
     if verifier is not None:
         assert _field(verifier) == _field(machine), (verifier, machine)
+
+
+def random_banks(m, seed):
+    rng = np.random.default_rng(seed)
+    for mem in m.banks.groups.values():
+        mem.data[:] = rng.integers(0, 256, mem.data.shape, dtype=np.uint8)
+    return m
+
+
+ACT_CODES = [isa.ACT_TYPES.index(a) for a in ("none", "relu", "leaky_relu")]
+
+
+def conv_run(rng, count: int, hazard: bool):
+    """CONVINIT and ``count`` random CONVs (window, pads, channel groups, banks and addresses
+    varying from one to the next; outputs in both groups, with ``hazard`` on words that inputs
+    are read from), then END."""
+    kh, kw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    ops = [mi("CONVINIT", kernel_h=kh, kernel_w=kw, stride_h=1, stride_w=int(rng.integers(1, 3)),
+              jump_read=int(rng.integers(1, 40)), jump_write=int(rng.integers(1, 3)),
+              shift_cut=int(rng.integers(0, 12)), shift_bias=int(rng.integers(-4, 5)),
+              act_type=ACT_CODES[int(rng.integers(0, 3))])]
+    for _ in range(count):
+        ops.append(mi("CONV", pad_top=int(rng.integers(0, kh)), pad_left=int(rng.integers(0, kw)),
+                      pad_right=int(rng.integers(0, kw)), length=int(rng.integers(1, 12)),
+                      channel_group=int(rng.integers(1, 3)),
+                      bank_id_in=int(rng.integers(0, 16 if hazard else 8)),
+                      bank_addr_in=int(rng.integers(0, 200)),
+                      bank_id_out=int(rng.integers(0, 8 if hazard else 16)),
+                      bank_addr_out=int(rng.integers(0, 200)) + (0 if hazard else 1000),
+                      bank_id_weights=16 + int(rng.integers(0, 2)),
+                      bank_addr_weights=int(rng.integers(0, 4)) * 36,
+                      bank_id_bias=33, bank_addr_bias=int(rng.integers(0, 4))))
+    return program(*ops, target=None)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_conv_batch_equals_its_conv_instructions_one_by_one(seed):
+    """Runs of CONVs that share neither inputs nor blocks (some inputs meet some weight blocks
+    only), mix channel-group counts, and (odd seeds) write where later CONVs read: banks and
+    counters equal to the per-instruction engine's."""
+    rng = np.random.default_rng(seed)
+    prog = conv_run(rng, 40, hazard=bool(seed % 2))
+    results = []
+    for m in (random_banks(Machine(B4096, 64), seed),
+              per_instruction(random_banks(Machine(B4096, 64), seed))):
+        counters = m.run(prog, {})
+        results.append(([g.data.copy() for g in m.banks.groups.values()], counters.as_dict()))
+    (banks, counts), (ref_banks, ref_counts) = results
+    assert counts == ref_counts and counts["bank_written"]
+    assert all(np.array_equal(a, b) for a, b in zip(banks, ref_banks))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_column_decoder_reads_what_decode_words_reads(seed):
+    """Table.of (numpy over the whole stream) against decode_words (one instruction at a time)
+    on random streams: valid ones give the same instructions, fields and words; corrupted ones
+    (a flipped bit, a cut) the same one-line error."""
+    from xir.backend.sim.table import Table
+    from xir.dialects.dpuisa.encoding import decode_words
+
+    rng = np.random.default_rng(seed)
+    specs = [s for s in isa.INSTRUCTIONS]
+    ops = []
+    for _ in range(int(rng.integers(1, 30))):
+        spec = specs[int(rng.integers(len(specs)))]
+        ops.append(mi(spec.mnemonic, **{f.name: int(rng.integers(f.low, f.high + 1))
+                                         for f in spec.fields if not f.choices}))
+    words = encode_words(make_program(ops))
+    if seed % 2:
+        k = int(rng.integers(len(words)))
+        words[k] ^= 1 << int(rng.integers(32))
+        if seed % 4 == 3:
+            words = words[:int(rng.integers(1, len(words) + 1))]
+    try:
+        want = [(w, spec.mnemonic, values) for w, spec, values in decode_words(words)]
+    except XirError as e:
+        with pytest.raises(XirError) as got:
+            Table.of(words)
+        assert message(got) == e.diagnostic.message
+        return
+    table = Table.of(words)
+    got = [(ins.word, ins.mnemonic, dict(ins.values))
+           for ins in (table.instr(n) for n in range(len(table)))]
+    assert got == want
+
+
+def test_the_column_decoder_rejects_an_unknown_opcode_and_a_partial_word_as_decode_words():
+    from xir.backend.sim.table import Table
+    from xir.dialects.dpuisa.encoding import decode_words
+
+    good = encode_words(program(mi("LOAD", **ROW)))
+    for stream in (good[:5] + [0x3 << 28] + good[5:], encode(program(mi("LOAD", **ROW)))[:-2],
+                   good[:5] + [1 << 32]):
+        with pytest.raises(XirError) as want:
+            list(decode_words(stream))
+        with pytest.raises(XirError) as got:
+            Table.of(stream)
+        assert message(got) == message(want)

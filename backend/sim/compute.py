@@ -14,18 +14,25 @@ ICP bytes from ring slot ``bank_id_in``; the weights of one OCP block from
 ``bank_addr_weights`` (kh · kw · channel_group blocks of OCP pixels of ICP bytes, as LOAD
 put the packed weights there); OCP bias bytes from ``bank_addr_bias``; output pixels from ring
 slot ``bank_id_out``, ``jump_write`` words apart in a bank.
+
+:meth:`ConvEngine.execute` is the reference, one CONV at a time; the machine hands the conv
+engine whole runs of CONVs (:meth:`ConvEngine.execute_batch`, :mod:`.convbatch`), which give
+the same banks, faults and counters.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from xir.diagnostics import XirError
 from xir.dialects.dpuisa import isa
 from xir.dialects.quant import fixed
 
+from . import convbatch
 from .datamove import BankMap
 from .engines import conv_tile, depthwise_conv_tile
 from .memory import BankGroupMemory, Instr
+from .table import run_batched
 
 #: act_type code → the quant dialect's activation code (fixed.ACTIVATIONS).
 _ACTS = {"none": fixed.NONE, "relu": fixed.RELU, "relu_six": fixed.RELU6,
@@ -107,6 +114,35 @@ class ConvEngine(_Compute):
 
     mnemonic = "CONV"
     depthwise = False
+
+    def __init__(self, banks: BankMap, state: ConvState):
+        super().__init__(banks, state)
+        self.weights = convbatch.WeightCache()
+        self.scratch = convbatch.Scratch()
+
+    def execute_batch(self, run, registers: dict, counters) -> None:
+        """A run of CONVs after one CONVINIT, as one batch (:mod:`.convbatch`): the same
+        banks, faults and counters as :meth:`execute` one by one. Subclasses (the depthwise
+        ALU) and runs a batch cannot take go instruction by instruction."""
+        single = lambda ins: self.execute(ins, registers, counters)  # noqa: E731
+        init = self.state.init
+        if init is None or self.depthwise or type(self).execute is not ConvEngine.execute:
+            return run_batched(run, np.ones(len(run), bool), None, single)
+        try:
+            act = nonlinear_of(init)
+        except XirError:
+            return run_batched(run, np.ones(len(run), bool), None, single)
+        sc = convbatch.Screen(self, run, init)
+        if sc.hazard():
+            return run_batched(run, np.ones(len(run), bool), None, single)
+
+        def batch(part):
+            lo = part.offset
+            if not convbatch.execute(self, sc, lo, lo + len(part), init, act, counters,
+                                     self.weights, self.scratch):
+                run_batched(part, np.ones(len(part), bool), None, single)
+
+        run_batched(run, sc.suspect, batch, single)
 
     def parallel(self) -> tuple[int, int]:
         """(ICP, OCP): the input channels of a channel group, the output channels written."""

@@ -34,9 +34,10 @@ class CostModel:
     bytes (address generation, one per instruction word). ``pad_pixels_per_cycle``: zero pixels
     a LOAD writes into the banks per cycle. ``elew_reads``: bank reads per ELEW step (its two
     inputs share one bank group). ``fetch_words_per_cycle``: instruction words the front end
-    fetches per cycle (None: unlimited). ``ddr_peak_gbytes_per_s``: the peak of the memory
-    behind the DPU's data ports, reads and writes together (None: no cap beyond the ports);
-    ``ddr_efficiency``: the share of it sustained on the DPU's mixed traffic (:meth:`ddr_rates`)."""
+    fetches per cycle (None: unlimited). The peak of the memory behind the DPU's data ports,
+    reads and writes together, is the target's ``ddr_peak_gbytes_per_s`` (None: no cap beyond
+    the ports); ``ddr_efficiency`` is the share of it sustained on the DPU's mixed traffic
+    (:meth:`ddr_rates`)."""
 
     compute_latency: int = 12
     ddr_latency: int = 100
@@ -44,23 +45,23 @@ class CostModel:
     pad_pixels_per_cycle: int = 1
     elew_reads: int = 2
     fetch_words_per_cycle: float | None = 1.0
-    ddr_peak_gbytes_per_s: float | None = 17.07
     ddr_efficiency: float = 0.75
 
-    def ddr_cap(self, clock_mhz: float) -> float:
+    def ddr_cap(self, target, clock_mhz: float) -> float:
         """Bytes per DPU cycle the memory sustains, reads and writes together, at a DPU clock
         of ``clock_mhz`` (the memory has its own clock: a faster DPU gets fewer bytes a
-        cycle); infinite without a peak."""
-        if self.ddr_peak_gbytes_per_s is None:
+        cycle); infinite when ``target`` states no memory peak."""
+        peak = getattr(target, "ddr_peak_gbytes_per_s", None)
+        if peak is None:
             return math.inf
-        return self.ddr_peak_gbytes_per_s * self.ddr_efficiency * 1e3 / clock_mhz
+        return peak * self.ddr_efficiency * 1e3 / clock_mhz
 
     def ddr_rates(self, target, clock_mhz: float) -> tuple[float, float]:
         """(alone, beside): bytes per cycle a LOAD (SAVE) moves while no SAVE (LOAD) streams,
         and while one does. Reads and writes have their own AXI channels, each
         ``target.ddr_bytes_per_cycle`` wide; the memory's :meth:`ddr_cap` bounds their sum."""
         port = float(target.ddr_bytes_per_cycle)
-        cap = self.ddr_cap(clock_mhz)
+        cap = self.ddr_cap(target, clock_mhz)
         alone = min(port, cap)
         return alone, max(min(port, cap - alone), 0.0)
 

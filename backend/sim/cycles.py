@@ -255,7 +255,7 @@ def estimate(stream, target, layers: Iterable | None = None, clock_mhz: float | 
     macs = sum(lay.macs for lay in table) if table else None
     return CycleReport(target.name, clock, peak, cycles, mnemonics, queue, start, busy_end,
                        end, layer_of, busy, loaded, saved, table, macs,
-                       model.ddr_cap(clock), moves.throttled)
+                       model.ddr_cap(target, clock), moves.throttled)
 
 
 def _moving(queue, start, busy_end) -> int:

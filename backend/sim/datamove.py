@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .memory import BankGroupMemory, DdrMemory, Instr
+from .movekernels import FIELDS, move_run
 
 
 def group_map(target) -> str:
@@ -28,14 +29,28 @@ def group_map(target) -> str:
 
 
 class BankMap:
-    """Every bank group of a target, as :class:`BankGroupMemory`, by name (``groups``)."""
+    """Every bank group of a target, as :class:`BankGroupMemory`, by name (``groups``);
+    ``geometry_table[k]``: group k's (base_id, bank_num, bank_depth, bank_width), for the
+    batch kernels."""
 
     def __init__(self, target):
         self.target = target
         self.groups = {g.name: BankGroupMemory(g) for g in target.bank_groups}
+        self._tables: dict = {}  # (engine, engine_bank) -> bank id -> group index
+        self.geometry_table = np.array([(m.group.base_id, m.group.bank_num, m.group.bank_depth,
+                                         m.group.bank_width) for m in self.groups.values()],
+                                       np.int64)
 
     def __getitem__(self, name: str) -> BankGroupMemory:
         return self.groups[name]
+
+    def flats(self) -> tuple:
+        """Every group's :meth:`~.memory.BankGroupMemory.flat` uint8 view, in order (made
+        once, again only if a group's array was replaced)."""
+        key = tuple(id(m.data) for m in self.groups.values())
+        if getattr(self, "_flats_key", None) != key:
+            self._flats, self._flats_key = tuple(m.flat() for m in self.groups.values()), key
+        return self._flats
 
     def resolve(self, ins: Instr, id_field: str, engine: str | None,
                 engine_bank: str | None) -> BankGroupMemory:
@@ -55,6 +70,24 @@ class BankMap:
                                 f"engine's {engine_bank.replace('_', ' ')} is "
                                 f"{' or '.join(allowed)}")
         return group
+
+    def group_index(self, bank_ids: np.ndarray, engine: str | None = None,
+                    engine_bank: str | None = None) -> np.ndarray:
+        """:meth:`resolve` for many bank ids at once: each one's group as an index into
+        ``list(groups)``, -1 where :meth:`resolve` would fault."""
+        table = self._tables.get((engine, engine_bank))
+        if table is None:
+            allowed = None
+            if engine_bank is not None:
+                allowed = getattr(getattr(self.target, engine), engine_bank)
+                allowed = (allowed,) if isinstance(allowed, str) else tuple(allowed)
+            table = np.full(1 << 8, -1, np.int64)
+            for k, m in enumerate(self.groups.values()):
+                if allowed is None or m.name in allowed:
+                    table[list(m.group.bank_ids)] = k
+            self._tables[engine, engine_bank] = table
+        return np.where((bank_ids >= 0) & (bank_ids < len(table)),
+                        table[np.clip(bank_ids, 0, len(table) - 1)], -1)
 
     def reset(self) -> None:
         """Every bank back to zeros."""
@@ -82,6 +115,42 @@ class _Mover:
     def _group(self, ins: Instr) -> BankGroupMemory:
         (access,) = ins.spec.banks
         return self.banks.resolve(ins, access.id_field, ins.spec.engine, access.engine_bank)
+
+    def execute_batch(self, run, registers: dict, counters) -> None:
+        """A run of LOADs or SAVEs: screened and moved in order by one kernel call
+        (:func:`.movekernels.move_run`) up to an instruction that might fault, which goes
+        through :meth:`execute` (raising its fault, or running it), and so on
+        (docs/simulator.md)."""
+        save = self.mnemonic == "SAVE"
+        f = run.fields(FIELDS if not save else FIELDS[:8])
+        if save:
+            f = np.concatenate([f, np.zeros((len(f), 2), np.int64)], axis=1)
+        table = getattr(self, "_group_table", None)
+        if table is None:
+            (access,) = run.spec.banks
+            table = self._group_table = self.banks.group_index(np.arange(256), run.spec.engine,
+                                                               access.engine_bank)
+        regs = np.full(8, -1, np.int64)
+        for r, base in registers.items():
+            regs[r] = base
+        mems = list(self.banks.groups.values())
+        flats = self.banks.flats()
+        per_group = np.zeros((len(mems), 2), np.int64)
+        per_reg = np.zeros((9, 2), np.int64)
+        at = 0
+        while at < len(f):
+            stop = at + move_run(flats, self.banks.geometry_table, self.ddr.data, f[at:], save,
+                                 table, regs, per_group, per_reg)
+            if stop < len(f):
+                self.execute(run.instr(stop), registers, counters)
+            at = stop + 1
+        banks = counters.bank_read if save else counters.bank_written
+        for k in np.flatnonzero(per_group[:, 0]).tolist():
+            banks[mems[k].name] = banks.get(mems[k].name, 0) + int(per_group[k, 1])
+        ddr = counters.saved if save else counters.loaded
+        for r in np.flatnonzero(per_reg[:8, 0]).tolist():
+            ddr[r] = ddr.get(r, 0) + int(per_reg[r, 1])
+        counters.pad_bytes += int(per_reg[8, 1])
 
 
 class LoadEngine(_Mover):

@@ -164,9 +164,23 @@ def conv_accumulators(x, w, stride=(1, 1), dilation=(1, 1), pad=(0, 0, 0, 0),
     if weights.dtype != dtype or weights.shape != (k, m):
         raise ValueError(f"weights {weights.dtype}{weights.shape} are not the "
                          f"{np.dtype(dtype).name} ({k}, {m}) matrix of {w.shape} weights")
-    count = -(-k // CHUNK) if dtype == np.float32 else 1
+    return gemm_parts(cols, weights)
+
+
+def gemm_chunks(k: int, dtype=np.float32) -> int:
+    """How many chunks :func:`gemm_parts` cuts a reduction of ``k`` into."""
+    return max(1, -(-k // CHUNK)) if dtype == np.float32 else 1
+
+
+def gemm_parts(cols, weights, out=None) -> np.ndarray:
+    """The exact GEMM of im2col rows ``cols`` (R, K) and ``weights`` (K, M), both of one float
+    dtype, as (chunks, R, M): K cut in equal chunks of at most :data:`CHUNK` for float32 (one
+    chunk for float64), each chunk's product exact (the bound above). ``out``: optionally the
+    (:func:`gemm_chunks`, R, M) array to write."""
+    k, m = weights.shape
+    count = gemm_chunks(k, weights.dtype)
     bounds = [k * i // count for i in range(count + 1)]  # equal chunks, each <= CHUNK
-    parts = np.empty((count, oh * ow, m), dtype=dtype)
+    parts = np.empty((count, cols.shape[0], m), dtype=weights.dtype) if out is None else out
     for i in range(count):
         a, b = bounds[i], bounds[i + 1]
         np.matmul(cols[:, a:b], weights[a:b], out=parts[i])

@@ -19,11 +19,15 @@ race-free: a correctly synchronised program gives the same DDR, banks and counte
 order. When no queue can step but instructions remain, the run stops with a deadlock error
 naming each blocked head and the tokens it waits for. END runs once every queue has drained,
 and requires every FIFO to be empty.
+
+Speed (docs/simulator.md, "How the machine runs a stream fast"): the program is decoded once
+into columns (:class:`~.table.Table`), its order computed from the tokens alone
+(:func:`~.schedule.schedule`), and the order executed in runs of one mnemonic, by an engine's
+``execute_batch`` where it has one (LOAD, SAVE, CONV), else instruction by instruction.
 """
 
 from __future__ import annotations
 
-import random
 from collections import deque
 from typing import Mapping, Sequence
 
@@ -37,6 +41,8 @@ from xir.dialects.dpuisa.ops import ProgramOp, program_target
 
 from .datamove import BankMap, LoadEngine, SaveEngine
 from .memory import DdrMemory, Instr
+from .schedule import schedule
+from .table import Run, Table
 
 QUEUES = isa.QUEUES
 REGISTERS = 8  # DDR base registers: reg_id is 3 bits
@@ -247,6 +253,21 @@ class Machine:
                 raise XirError(f"the program is for {named.name}, the machine is "
                                f"{self.target.name}")
 
+    def _check_instruction(self, ins: Instr, last: int) -> None:
+        """The dispatcher's checks of one instruction (``last``: the index of END)."""
+        if ins.spec.queue is None and ins.index != last:
+            return
+        for flag in ("dpdon", "dpdby"):
+            if ins.spec.queue is None and ins[flag]:
+                raise ins.fault(flag, "is set: END runs on no queue, its flags must be 0")
+            if ins.spec.queue is not None and ins[flag] >> QUEUES.index(ins.spec.queue) & 1:
+                raise ins.fault(flag, f"names {ins.spec.queue}, the queue {ins.mnemonic} "
+                                      f"itself runs on")
+        if ins.spec.queue is not None and ins.mnemonic not in self.engines:
+            raise ins.fault(None, f"{ins.mnemonic} is not simulated yet: the machine runs "
+                                  f"{', '.join(self.engines)}; the {ins.spec.engine} "
+                                  f"engine ({ins.spec.queue} queue) comes next")
+
     def dispatch(self, instructions: list[Instr]) -> dict[str, InstructionQueue]:
         """The queues holding ``instructions`` in order, by kind; XirError for a program with no
         END or something after it, a flag on the instruction's own queue or on END, or an
@@ -259,20 +280,29 @@ class Machine:
             raise instructions[end.index + 1].fault(None, "comes after END, which ends the "
                                                           "program")
         for ins in instructions:
-            for flag in ("dpdon", "dpdby"):
-                if ins.spec.queue is None and ins[flag]:
-                    raise ins.fault(flag, "is set: END runs on no queue, its flags must be 0")
-                if ins.spec.queue is not None and ins[flag] >> QUEUES.index(ins.spec.queue) & 1:
-                    raise ins.fault(flag, f"names {ins.spec.queue}, the queue {ins.mnemonic} "
-                                          f"itself runs on")
-            if ins.spec.queue is None:
-                continue
-            if ins.mnemonic not in self.engines:
-                raise ins.fault(None, f"{ins.mnemonic} is not simulated yet: the machine runs "
-                                      f"{', '.join(self.engines)}; the {ins.spec.engine} "
-                                      f"engine ({ins.spec.queue} queue) comes next")
-            queues[ins.spec.queue].pending.append(ins)
+            self._check_instruction(ins, end.index)
+            if ins.spec.queue is not None:
+                queues[ins.spec.queue].pending.append(ins)
         return queues
+
+    def _check_table(self, table: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`dispatch`'s checks over a whole :class:`~.table.Table` at once (the first
+        offending instruction raises through :meth:`_check_instruction`); returns each
+        instruction's queue number, dpdon and dpdby."""
+        queue, dpdon, dpdby = table.queues(), table.header("dpdon"), table.header("dpdby")
+        ends = np.flatnonzero(queue < 0)
+        if not len(ends):
+            raise XirError("the program has no END")
+        if ends[0] != len(table) - 1:
+            raise table.instr(int(ends[0]) + 1).fault(None, "comes after END, which ends the "
+                                                            "program")
+        own = np.where(queue >= 0, 1 << np.maximum(queue, 0), 0)
+        runnable = np.array([s.queue is None or s.mnemonic in self.engines
+                             for s in table.specs] or [True])[table.kind]
+        bad = np.where(queue < 0, (dpdon | dpdby) != 0, ((dpdon | dpdby) & own) != 0) | ~runnable
+        for n in np.flatnonzero(bad)[:1].tolist():
+            self._check_instruction(table.instr(n), int(ends[0]))
+        return queue, dpdon, dpdby
 
     def run(self, program, registers=None, seed: int | None = None,
             regions: Mapping[int, str] | None = None) -> Counters:
@@ -281,42 +311,67 @@ class Machine:
         byte address}`` or a sequence (by convention reg 0 CONST, reg 1 DATA, named by
         ``regions``). ``seed``: None runs the ready head earliest in the program each step;
         an integer picks a ready queue at random (seeded). XirError on a fault (naming the
-        instruction, its word and the field), on a deadlock, or on tokens left at END."""
+        instruction, its word and the field), on a deadlock, or on tokens left at END.
+
+        The order comes from the tokens alone (:func:`.schedule.schedule`); it is executed in
+        runs of consecutive instructions of one mnemonic, by an engine's ``execute_batch``
+        where it has one, else instruction by instruction (docs/simulator.md)."""
         self._check_target(program)
         regs = _registers(registers)
         counters = Counters()
         if regions is not None:
             counters.regions = dict(regions)
-        queues = self.dispatch(program_instructions(program))
-        fifos = {(s, d): TokenFifo(s, d) for s in QUEUES for d in QUEUES if s != d}
-        rng = random.Random(seed) if seed is not None else None
-        while True:
-            live = [q for q in queues.values() if q.head is not None]
-            if not live:
-                break
-            ready = [q for q in live if not q.waits_on(fifos)]
-            if not ready:
-                raise self._deadlock(live, fifos)
-            queue = rng.choice(ready) if rng else min(ready, key=lambda q: q.head.index)
-            self._step(queue, fifos, regs, counters)
-        left = [f"{f.name} {f.count}" for f in fifos.values() if f.count]
+        table = Table.of(program)
+        queue, dpdon, dpdby = self._check_table(table)
+        order, fifo, passed = schedule(queue, dpdon, dpdby, seed)
+        self._execute(table, order, queue, regs, counters)
+        if len(order) < int((queue >= 0).sum()):
+            raise self._stuck(table, order, queue, fifo)
+        left = [f"{_pair(s, d)} {fifo[i, j]}" for i, s in enumerate(QUEUES)
+                for j, d in enumerate(QUEUES) if fifo[i, j]]
         if left:
             raise XirError(f"END with tokens left in their FIFOs ({', '.join(left)}): the program "
                            f"signals more tokens (dpdby) than it awaits (dpdon)")
-        for f in fifos.values():
-            counters.tokens[f.name] = f.passed
+        for i, s in enumerate(QUEUES):
+            for j, d in enumerate(QUEUES):
+                if s != d:
+                    counters.tokens[_pair(s, d)] = int(passed[i, j])
         return counters
 
-    def _step(self, queue: InstructionQueue, fifos: dict, regs: dict, counters: Counters):
-        ins = queue.pending.popleft()
-        for bit, other in enumerate(QUEUES):
-            if ins["dpdon"] >> bit & 1:
-                fifos[other, queue.name].pop()
-        self.engines[ins.mnemonic].execute(ins, regs, counters)
-        for bit, other in enumerate(QUEUES):
-            if ins["dpdby"] >> bit & 1:
-                fifos[queue.name, other].push()
-        counters.instructions[queue.name] += 1
+    def _execute(self, table: Table, order: np.ndarray, queue: np.ndarray, regs: dict,
+                 counters: Counters) -> None:
+        kind = table.kind[order]
+        cuts = np.flatnonzero(np.diff(kind)) + 1
+        bounds = [0, *cuts.tolist(), len(order)]
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            spec = table.specs[int(kind[lo])]
+            engine = self.engines[spec.mnemonic]
+            batch = getattr(engine, "execute_batch", None)
+            if batch is not None:
+                batch(Run(table, spec.mnemonic, order[lo:hi]), regs, counters)
+            else:
+                for n in order[lo:hi].tolist():
+                    engine.execute(table.instr(n), regs, counters)
+            counters.instructions[spec.queue] += hi - lo
+
+    def _stuck(self, table: Table, order: np.ndarray, queue: np.ndarray,
+               fifo: np.ndarray) -> XirError:
+        """The deadlock error of the state the schedule stopped in."""
+        ran = np.zeros(len(table), bool)
+        ran[order] = True
+        queues, fifos = [], {}
+        for i, s in enumerate(QUEUES):
+            for j, d in enumerate(QUEUES):
+                if s != d:
+                    fifos[s, d] = TokenFifo(s, d)
+                    fifos[s, d].count = int(fifo[i, j])
+        for q, name in enumerate(QUEUES):
+            left = np.flatnonzero((queue == q) & ~ran)
+            if len(left):
+                iq = InstructionQueue(name)
+                iq.pending.extend(table.instr(n) for n in left.tolist())
+                queues.append(iq)
+        return self._deadlock(queues, fifos)
 
     @staticmethod
     def _deadlock(live: list[InstructionQueue], fifos: dict) -> XirError:
@@ -336,3 +391,35 @@ def simulate(program, target, ddr, registers=None, seed: int | None = None):
     (bytes, or a size); returns ``(machine, counters)``."""
     machine = Machine(target, ddr)
     return machine, machine.run(program, registers, seed)
+
+
+def warm_up(target: str = "DPUCZDX8G_ISA1_B4096") -> None:
+    """Compile (or load from Numba's cache) every kernel a run uses: the engines', the
+    decoder's, the schedule's and the batch kernels', on a tiny program (LOAD, CONVINIT,
+    CONVs, SAVE)."""
+    from xir.dialects.dpuisa import encode, make_instruction, make_program
+
+    from . import engines
+
+    engines.warm_up()
+
+    def load():
+        return make_instruction("LOAD", bank_id=0, bank_addr=0, length=2, channel=16,
+                                jump_read=16, jump_write=1, reg_id=0, ddr_addr=0)
+
+    program = make_program([
+        load(),
+        make_instruction("CONVINIT", kernel_h=1, kernel_w=1, stride_h=1, stride_w=1,
+                         jump_read=1, jump_write=1),
+        make_instruction("CONV", bank_id_in=0, bank_id_out=8, length=2, bank_id_weights=16,
+                         channel_group=1, bank_id_bias=33),
+        load(),  # a second run of CONVs: one weight block with two biases (per-CONV finish)
+        make_instruction("CONV", bank_id_in=0, bank_id_out=8, length=2, bank_id_weights=16,
+                         channel_group=1, bank_id_bias=33),
+        make_instruction("CONV", bank_id_in=0, bank_id_out=8, bank_addr_out=1, length=2,
+                         bank_id_weights=16, channel_group=1, bank_id_bias=33,
+                         bank_addr_bias=1),
+        make_instruction("SAVE", bank_id=8, length=2, channel=16, jump_read=1, jump_write=16,
+                         reg_id=0, ddr_addr=64),
+        make_instruction("END")])
+    Machine(target, 256).run(encode(program), {0: 0})

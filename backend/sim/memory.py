@@ -63,6 +63,13 @@ class BankGroupMemory:
         """The group's name (``VB0``)."""
         return self.group.name
 
+    def flat(self, dtype=np.uint8) -> np.ndarray:
+        """``data`` viewed as (bank, word · byte) of ``dtype`` (uint8 or int8): a pixel's
+        bytes, which fill consecutive words of one bank, are one stretch of a row (the batch
+        kernels' view)."""
+        g = self.group
+        return self.data.reshape(g.bank_num, g.bank_depth * g.bank_width).view(dtype)
+
     def words_per_pixel(self, channel: int) -> int:
         """Words one pixel of ``channel`` bytes takes: ``ceil(channel / bank_width)``."""
         return -(-channel // self.group.bank_width)

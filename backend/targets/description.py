@@ -174,8 +174,9 @@ class AluEngine(StreamEngine):
 @attrs.frozen
 class Target:
     """One DPU configuration. Fields follow the public ``target.proto``; ``clock_mhz``,
-    ``ddr_bytes_per_cycle`` and ``notes`` (the assumptions behind figures no public source
-    states) are ours, for the cycle model.
+    ``ddr_bytes_per_cycle`` (each direction of the data ports), ``ddr_peak_gbytes_per_s`` (the
+    memory behind them, reads and writes together; None: no cap beyond the ports) and ``notes``
+    (the assumptions behind figures no public source states) are ours, for the cycle model.
 
     Engines a family lacks are None (ISA1 has no ``pool`` or ``dwconv``: its ``alu`` does both).
     """
@@ -195,6 +196,7 @@ class Target:
     batch: int = 1
     clock_mhz: float = 300.0
     ddr_bytes_per_cycle: float = 16.0
+    ddr_peak_gbytes_per_s: float | None = None
     notes: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
 
     # -- identity ---------------------------------------------------------------------------

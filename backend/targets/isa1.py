@@ -35,12 +35,15 @@ SAVE_ARGMAX = 1 << 30
 
 CLOCK_MHZ = 300.0
 DDR_BYTES_PER_CYCLE = 32.0
+DDR_PEAK_GBYTES_PER_S = 17.07
 NOTES = (
     "Generated from the feature code by the DPUCZDX8G ISA1 decoding of reference/dpu.md §1.",
     "Assumption: clock_mhz 300 (dpu.md §5: B4096 runs at 300 MHz on ZCU104, 281 MHz on ZCU102; "
     "use Target.evolve(clock_mhz=...) for another board). The same clock is assumed for every size.",
-    "Assumption: ddr_bytes_per_cycle 32 (two 128-bit AXI data ports at the DPU clock); "
-    "dpu.md states no DDR figure.",
+    "Assumption: ddr_bytes_per_cycle 32 (two 128-bit AXI data ports at the DPU clock, per "
+    "direction: AXI reads and writes have separate channels); dpu.md states no DDR figure.",
+    "Assumption: ddr_peak_gbytes_per_s 17.07 (the ZCU102/ZCU104 PS DDR4: 64 bits at 2133 MT/s, "
+    "reads and writes together); dpu.md states no memory figure.",
     "Assumption: limits not stated in dpu.md (ALU stride_out, conv pads) are left out; "
     "conv pads follow pad <= (kernel - 1) * dilation (dpu.md §2).",
     "Assumption: with load mean on, the mean values live in the first image bank group.",
@@ -96,7 +99,8 @@ def dpuczdx8g_isa1(feature_code: int) -> Target:
                       alu_nonlinear, kernel=RangeSet.parse("1-256"), stride=RangeSet.parse("1-256"),
                       pad=PadLimit(left=RangeSet.parse("0-15"), right=RangeSet.parse("0-255"),
                                    top=RangeSet.parse("0-15"), bottom=RangeSet.parse("0-255"))),
-        batch=1, clock_mhz=CLOCK_MHZ, ddr_bytes_per_cycle=DDR_BYTES_PER_CYCLE, notes=NOTES,
+        batch=1, clock_mhz=CLOCK_MHZ, ddr_bytes_per_cycle=DDR_BYTES_PER_CYCLE,
+        ddr_peak_gbytes_per_s=DDR_PEAK_GBYTES_PER_S, notes=NOTES,
     )
 
 

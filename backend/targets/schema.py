@@ -85,8 +85,10 @@ def target_to_json(t: Target) -> dict:
             **_banks(a), "weight_bank": a.weight_bank, "bias_bank": a.bias_bank,
             "alu_type": list(a.alu_type), "nonlinear": _nonlinear(a.nonlinear),
             "alu_limit": _limit(a.kernel, a.stride), "pad_limit": _pads(a.pad)}
-    out.update(batch=t.batch, clock_mhz=t.clock_mhz, ddr_bytes_per_cycle=t.ddr_bytes_per_cycle,
-               notes=list(t.notes))
+    out.update(batch=t.batch, clock_mhz=t.clock_mhz, ddr_bytes_per_cycle=t.ddr_bytes_per_cycle)
+    if t.ddr_peak_gbytes_per_s is not None:
+        out["ddr_peak_gbytes_per_s"] = t.ddr_peak_gbytes_per_s
+    out["notes"] = list(t.notes)
     return out
 
 
@@ -256,6 +258,8 @@ def target_from_json(data, source: str = "target description") -> Target:
         alu=_alu(r.obj("alu_engine")) if r.has("alu_engine") else None,
         batch=r.int("batch", 1) or 1,  # the schema's proto3 default 0 means one
         clock_mhz=r.number("clock_mhz"), ddr_bytes_per_cycle=r.number("ddr_bytes_per_cycle"),
+        ddr_peak_gbytes_per_s=r.number("ddr_peak_gbytes_per_s") if r.has("ddr_peak_gbytes_per_s")
+        else None,
         notes=r.strs("notes", default=[]),
     )
     _check_banks(target, source)
