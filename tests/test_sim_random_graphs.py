@@ -2,7 +2,8 @@
 random small graphs (tests/random_dpu_graphs.py: conv, depthwise, pool, eltwise, concat,
 upsample, reshape in chains and DAGs) emitted by emit_function and run by simulate_function on
 DPUCZDX8G_ISA1_B512, _B1152 and _B4096 — 510 graphs in program order, 60 of them also in three
-random queue orders. The default run takes the first 80 graphs of each target (16 of them in
+random queue orders; and 30 graphs of up to 8 ops on shrunk image and weight banks (overlapping
+ops, many hazards) in five random orders each. The default run takes the first 80 graphs of each target (16 of them in
 random orders); the rest, bigger graphs, is marked slow. Plus 30 graphs on
 DPUCZDX8G_ISA0_B4096 (its dwconv and pool engines), 10 of them in the default run."""
 
@@ -41,13 +42,15 @@ def _cases():
                                id=f"{name.rsplit('_', 1)[1]}-{k}")
 
 
-def _shrunk(target, func, depths=(24, 96)):
-    """``target`` with image banks of the first of ``depths`` lines where the whole function
-    still emits (ops split into row strips, copies into several chunks), else ``target``."""
-    for depth in depths:
-        small = target.evolve(bank_groups=[attrs.evolve(g, bank_depth=depth)
-                                           if g.name in ("VB0", "VB1") else g
-                                           for g in target.bank_groups])
+def _shrunk(target, func, depths=(24, 96), params=(None,)):
+    """``target`` with image banks of the first of ``depths`` lines (and weight and bias banks
+    of the first of ``params``, None: as they are) where the whole function still emits (ops
+    split into row strips and channel tiles, copies into several chunks), else ``target``."""
+    for depth, param in ((d, p) for p in params for d in depths):
+        small = target.evolve(bank_groups=[
+            attrs.evolve(g, bank_depth=depth) if g.name in ("VB0", "VB1") else
+            attrs.evolve(g, bank_depth=param) if param and g.type == "Param" else g
+            for g in target.bank_groups])
         try:
             emit_function(func, plan_layout(func, small), small)
             return small
@@ -83,6 +86,20 @@ def test_random_graph_is_bit_exact(target_name, graph, k):
             again = _check(case, target, seed, buffers)
             assert again.instructions == counters.instructions
             assert again.saved == counters.saved
+
+
+@pytest.mark.parametrize("k", range(30))
+def test_overlapping_ops_are_bit_exact_in_random_orders(k):
+    """Graphs of up to 8 ops on shrunk image and weight banks (many strips and channel tiles:
+    consecutive ops overlap across slot, weight-line and row hazards, docs/codegen.md), in
+    program order and five random queue orders, all with the same counters."""
+    target = _target(TARGETS[k % 3])
+    case = make_case(70_000 + k, max_ops=8)
+    target = _shrunk(target, case.func, params=(24, 60, None))
+    counters = _check(case, target, None, 1 if k % 4 == 3 else 2)
+    for seed in range(1, 6):
+        again = _check(case, target, 100 * k + seed, 1 if k % 4 == 3 else 2)
+        assert again.instructions == counters.instructions and again.saved == counters.saved
 
 
 def test_the_generator_covers_every_op_kind():

@@ -11,7 +11,9 @@ Two regions, each addressed through one of the DPU's DDR base registers (``reg_i
   every DPUCZDX8G ISA1 target ICP = OCP). Intermediates reuse memory after their last use: a
   linear scan over the op order with a first-fit free list (:class:`_FirstFit`). A channel
   concat's inputs are, where they can be, views inside the concat's tensor
-  (:func:`concat_views`): their producers write the concat in place.
+  (:func:`concat_views`): their producers write the concat in place. With ``augment``, the
+  input of a channel-augmented conv (:mod:`.augment`) is stored unpadded between zero columns
+  and its weights packed as (M, kh, 1, kw·C).
 
 Every offset and size is a multiple of ``alignment`` (64 bytes by default). Batch: a dynamic
 batch dimension counts as 1; images of a batch are ``image_bytes`` apart. The rules, with an

@@ -10,7 +10,8 @@ Per tile (docs/codegen.md, "Emitting a convolution", has the field-by-field rule
 
 - LOAD queue: the weights and bias of the channel tile (first tile of a channel tile only),
   then one LOAD per input row of the strip (halo included), NHWC rows into the tile's input
-  buffer by the bank contract;
+  buffer by the bank contract (a channel-augmented conv, :mod:`.augment`: one kw·C-byte
+  window per output column);
 - CONV queue: a CONVINIT at the start of each channel tile, then one CONV per output row ×
   pixel group (PP output columns) × OCP block of output channels;
 - SAVE queue: one SAVE per output row of the strip (the tile's real channels).
@@ -21,7 +22,8 @@ by phase (columns ≡ rho mod dilation_w together) and each CONV computes one ou
 Tokens (VTA's scheme, ping/pong): LOAD → CONV once per tile (the tile's data is in); CONV →
 SAVE once per tile (the strip is computed); SAVE → CONV before a tile reuses an output buffer;
 CONV → LOAD before a tile's loads overwrite an input (or weight) buffer still being read. Every
-token signalled is awaited, so the program's tokens balance.
+token signalled is awaited, so the program's tokens balance. Between two ops, the tokens of
+:mod:`.overlap` (tiled ops) or one SAVE → LOAD token (:func:`emit_function`).
 """
 
 from __future__ import annotations
@@ -268,13 +270,40 @@ def _conv_items(op, layout, target, buffers: int = 2, plan=None) -> list:
         convs.append(tc)
         saves.append(ts)
     queue = isa.BY_MNEMONIC[mnemonic].queue
-    _tokens(plan, loads, convs, saves, s, 1 << isa.QUEUES.index(queue))
-    return [item for k in range(len(plan.tiles)) for item in loads[k] + convs[k] + saves[k]]
+    return tiled_items(plan, loads, convs, saves, s, 1 << isa.QUEUES.index(queue))
 
 
-def _tokens(plan, loads, convs, saves, stream, compute_bit: int) -> None:
+class TileItems(list):
+    """A tiled op's items in program order (the list), with the per-tile structure
+    :func:`emit_function` chains consecutive ops by (:mod:`.overlap`): ``plan``; ``loads``,
+    ``computes``, ``saves``: per tile, its items of each queue (the same item lists);
+    ``compute_bit``: the flag of its compute queue; ``progress``: per tile, how many first
+    tiles are computed once its LOADs have run (the op's own compute → LOAD tokens; ``done``,
+    the last of them: those tiles' last compute signals LOAD)."""
+
+    def __init__(self, plan, loads, computes, saves, compute_bit: int, progress: list):
+        super().__init__()
+        self.plan, self.loads, self.computes, self.saves = plan, loads, computes, saves
+        self.compute_bit, self.progress = compute_bit, progress
+        self.done = progress[-1] if progress else 0
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the list from the per-tile lists (after items were inserted there)."""
+        self[:] = [item for k in range(len(self.loads))
+                   for item in self.loads[k] + self.computes[k] + self.saves[k]]
+
+
+def tiled_items(plan, loads, computes, saves, stream, compute_bit: int) -> TileItems:
+    """The tiles' items with their tokens (:func:`_tokens`) as a :class:`TileItems`."""
+    progress = _tokens(plan, loads, computes, saves, stream, compute_bit)
+    return TileItems(plan, loads, computes, saves, compute_bit, progress)
+
+
+def _tokens(plan, loads, convs, saves, stream, compute_bit: int) -> list:
     """Set the dependency flags of the tiles' instructions (the module docstring's scheme);
-    ``compute_bit`` is the flag of the compute queue (CONV, or MISC for the ALU)."""
+    ``compute_bit`` is the flag of the compute queue (CONV, or MISC for the ALU). Returns, per
+    tile, how many first tiles are computed once its LOADs have run."""
     n, nbuf, wbuf = len(plan.tiles), plan.buffers, plan.weight_buffers
     last_of_ct: dict[int, int] = {}
     for t in plan.tiles:
@@ -287,9 +316,10 @@ def _tokens(plan, loads, convs, saves, stream, compute_bit: int) -> None:
         if t.load_weights and t.channel_tile >= wbuf:
             need = max(need, last_of_ct[t.channel_tile - wbuf])
         done_before.append(need + 1)  # tiles 0 .. need done
-    consumed = 0
+    consumed, progress = 0, []
     for k in range(n):
         want = max(consumed, done_before[k])
+        progress.append(want)
         while len(loads[k]) < want - consumed:  # more tokens than LOADs: empty LOADs wait
             loads[k].insert(0, stream.add("LOAD"))
         for item in loads[k][:want - consumed]:
@@ -306,6 +336,7 @@ def _tokens(plan, loads, convs, saves, stream, compute_bit: int) -> None:
         if k + nbuf < n:  # tile k + nbuf reuses this output buffer
             _flag(saves[k][-1], "dpdby", compute_bit)
             _flag(convs[k + nbuf][0], "dpdon", SAVE_BIT)
+    return progress
 
 
 # -- a whole subgraph ------------------------------------------------------------------------------
@@ -401,16 +432,22 @@ def macs(op) -> int:
     return oh * ow * co * kh * kw * ci
 
 
-def emit_function(func, layout, target, buffers: int = 2) -> Emission:
+def emit_function(func, layout, target, buffers: int = 2, overlap: bool = True) -> Emission:
     """The instruction stream of DPU subgraph ``func`` (a ``func.func`` of ``dpu.*`` ops and
     ``quant.constant`` weights) with DDR ``layout`` (:func:`~.ddr_layout.plan_layout`) on
-    ``target``. Ops run one after the other: each op's first LOAD waits, by a SAVE → LOAD
+    ``target``. Two consecutive tiled ops (conv, depthwise, pool, eltwise) overlap: the
+    second one's buffers are placed away from the lines the first still uses and its LOADs
+    wait, by tokens, only for what they overwrite or read (:mod:`.overlap`); otherwise (a
+    copy on either side, or ``overlap`` False) an op's first LOAD waits, by a SAVE → LOAD
     token, for the previous op's last SAVE (which transitively waits for everything before).
     Ops that move no byte (concat inputs laid out in place, reshapes that keep the bytes)
     emit nothing. XirError at the first op no emitter handles, naming the layer."""
+    from .overlap import chain_tiled, place
+
     emitters = item_emitters()
     items: list = []
     layers: list = []
+    prev = None  # the last op that emitted instructions
     for op in func.regions[0].blocks[0].ops:
         if op.name.endswith(".constant") or op.name in SILENT:
             continue
@@ -418,11 +455,18 @@ def emit_function(func, layout, target, buffers: int = 2) -> Emission:
         if emitter is None:
             raise op.error(f"'{layer_label(op)}': {op.name} is not emitted (code generation "
                            f"handles {', '.join(sorted(emitters))})")
-        plan = plan_op(op, target, buffers) if op.name in TILED else None
+        plan = augmented_plan(op, layout, target, buffers)[0]  # a channel-augmented conv's
+        plan = plan or (plan_op(op, target, buffers) if op.name in TILED else None)
+        if overlap and plan is not None and isinstance(prev, TileItems):
+            plan = place(prev, plan, target)
         part = emitter(op, layout, target, buffers, plan)
         if not part:
             continue
-        _chain(items, part)
+        if overlap and isinstance(part, TileItems) and isinstance(prev, TileItems):
+            chain_tiled(prev, part)
+        else:
+            _chain(items, part)
+        prev = part
         kind = TILED.get(op.name) or MOVE_KINDS[op.name]
         layers.append(LayerRecord(layer_label(op), kind, plan.engine if plan else "datamove",
                                   len(items), len(items) + len(part), macs(op)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from xir.dialects.dpuisa import isa
 
-from .emit import _Stream, _tokens, activation_fields
+from .emit import _Stream, tiled_items, activation_fields
 from .emit_pool import MISC_BIT, row_loads, row_saves, row_segments
 from .tiling import ceil_div, layer_label, plan_op
 
@@ -77,5 +77,4 @@ def eltwise_items(op, layout, target, buffers: int = 2, plan=None) -> list:
                                             vin)])
         computes.append(tc)
         saves.append(row_saves(s, y_t, tile, width, vout))
-    _tokens(plan, loads, computes, saves, s, MISC_BIT)
-    return [item for k in range(len(plan.tiles)) for item in loads[k] + computes[k] + saves[k]]
+    return tiled_items(plan, loads, computes, saves, s, MISC_BIT)

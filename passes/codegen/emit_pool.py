@@ -16,7 +16,7 @@ from xir.dialects.dpuisa import isa
 from xir.dialects.quant.kernels import avg_pool_factor
 
 from .ddr_layout import DATA, REG_IDS
-from .emit import _Stream, _tokens
+from .emit import _Stream, tiled_items
 from .tiling import ceil_div, layer_label, plan_op
 
 MISC_BIT = 1 << isa.QUEUES.index("MISC")
@@ -142,5 +142,4 @@ def pool_items(op, layout, target, buffers: int = 2, plan=None) -> list:
                                width, vin))
         computes.append(tc)
         saves.append(row_saves(s, y_t, tile, width, vout))
-    _tokens(plan, loads, computes, saves, s, MISC_BIT)
-    return [item for k in range(len(plan.tiles)) for item in loads[k] + computes[k] + saves[k]]
+    return tiled_items(plan, loads, computes, saves, s, MISC_BIT)

@@ -20,8 +20,9 @@ OCP, whose weights stay in the bank while all its row strips run) and row strips
 rows with the input rows their windows reach, halo included). ``buffers`` input strips and
 ``buffers`` output strips are alive at once (ping/pong with 2), so the load of strip k+1 and
 the save of strip k-1 overlap the compute of strip k; weights are double-buffered too when the
-layer needs more than one channel tile. Bank addresses come from a bump allocator per group,
-reset for every op. A layer whose one output row (of one channel block) does not fit is an
+layer needs more than one channel tile (and, with double buffering, weights over half their
+bank are cut into channel tiles so: see plan_tiles). Bank addresses come from a bump allocator
+per group, reset for every op (:func:`relocated` moves a plan's buffers). A layer whose one output row (of one channel block) does not fit is an
 XirError naming the op and the bank group.
 """
 
@@ -278,7 +279,9 @@ def _fail(layer, target, group, need: int, what: str, op):
 
 def plan_tiles(layer: LayerShape, target, buffers: int = 2, op=None) -> TilePlan:
     """The :class:`TilePlan` of ``layer`` on ``target`` with ``buffers`` strips alive at once per
-    bank group (2: double buffering; falls back to 1 where 2 do not fit). XirError (at ``op``, if
+    bank group (2: double buffering; falls back to 1 where 2 do not fit). The largest channel
+    tile that fits, except, with double buffering, one tile whose weights take over half the
+    weight bank (double-buffered channel tiles instead, when they fit). XirError (at ``op``, if
     given) naming the layer and the bank group when one output row of one channel block, or the
     weights of one block, do not fit."""
     if buffers < 1:
@@ -310,18 +313,26 @@ def plan_tiles(layer: LayerShape, target, buffers: int = 2, op=None) -> TilePlan
 
     if eng.weight is not None and eng.weight_lines > eng.weight.bank_depth:
         _fail(layer, target, eng.weight, eng.weight_lines, "the weights of one channel block", op)
+    def candidates():
+        # First without one channel tile whose weights take over half the weight bank: its
+        # weights could load only after the previous op's compute; double-buffered channel
+        # tiles load the first tile's while it computes and the next ones behind their own.
+        for nbuf, whole in dict.fromkeys(((buffers, False), (buffers, True), (1, True))):
+            for m in range(blocks, 0, -1):
+                big = eng.weight is not None and 2 * m * eng.weight_lines > \
+                    eng.weight.bank_depth
+                if whole or not (nbuf > 1 and m == blocks > 1 and big):
+                    yield nbuf, m
+
     choice = None
-    for nbuf in dict.fromkeys((buffers, 1)):
-        for m in range(blocks, 0, -1):
-            wbuf = 1 if m == blocks else nbuf
-            if eng.weight is not None and (wbuf * m * eng.weight_lines > eng.weight.bank_depth
-                                           or wbuf * m * eng.bias_lines > eng.bias.bank_depth):
-                continue
-            rows = max_rows(m, nbuf)
-            if rows:
-                choice = (nbuf, wbuf, m, rows)
-                break
-        if choice:
+    for nbuf, m in candidates():
+        wbuf = 1 if m == blocks else nbuf
+        if eng.weight is not None and (wbuf * m * eng.weight_lines > eng.weight.bank_depth
+                                       or wbuf * m * eng.bias_lines > eng.bias.bank_depth):
+            continue
+        rows = max_rows(m, nbuf)
+        if rows:
+            choice = (nbuf, wbuf, m, rows)
             break
     if choice is None:
         _, group, need = image_fit(1, 1, 1)
@@ -330,7 +341,20 @@ def plan_tiles(layer: LayerShape, target, buffers: int = 2, op=None) -> TilePlan
     return _build(layer, target, eng, nbuf, wbuf, m, rows)
 
 
-def _build(layer, target, eng, nbuf, wbuf, m, rows) -> TilePlan:
+def relocated(plan: TilePlan, target, weights_top: bool = False,
+              slot_shift: int = 0) -> TilePlan:
+    """``plan`` with the same tiles at other bank addresses: the weight and bias slots
+    counted down from the top of their banks (``weights_top``), and tile k in image slot
+    (k + ``slot_shift``) mod ``buffers``. The emitter picks these so that an op's buffers
+    miss the lines its predecessor still uses (docs/codegen.md, "Emitting a whole
+    subgraph")."""
+    return _build(plan.layer, target, _Engine(plan.layer, target), plan.buffers,
+                  plan.weight_buffers, plan.channel_tile // plan.output_parallel,
+                  plan.strip_rows, weights_top, slot_shift)
+
+
+def _build(layer, target, eng, nbuf, wbuf, m, rows, weights_top=False,
+           slot_shift=0) -> TilePlan:
     ho, wo, co = layer.output
     c_in_padded = eng.in_groups * eng.icp
     tile_channels = m * eng.ocp
@@ -350,13 +374,17 @@ def _build(layer, target, eng, nbuf, wbuf, m, rows) -> TilePlan:
         if eng.weight is not None:
             nblk = width // eng.ocp
             slot = ct % wbuf
+            at = wbuf - 1 - slot if weights_top else slot  # slots counted from the top
+            w_base = eng.weight.bank_depth - wbuf * m * eng.weight_lines if weights_top else 0
+            b_base = eng.bias.bank_depth - wbuf * m * eng.bias_lines if weights_top else 0
             weights = BankAccess(eng.weight.name, tuple(eng.weight.bank_ids),
-                                 slot * m * eng.weight_lines, nblk * eng.weight_lines, slot)
+                                 w_base + at * m * eng.weight_lines, nblk * eng.weight_lines,
+                                 slot)
             bias = BankAccess(eng.bias.name, tuple(eng.bias.bank_ids),
-                              slot * m * eng.bias_lines, nblk * eng.bias_lines, slot)
+                              b_base + at * m * eng.bias_lines, nblk * eng.bias_lines, slot)
         for s, (o0, o1) in enumerate(strips):
             k = len(tiles)
-            slot = k % nbuf
+            slot = (k + slot_shift) % nbuf
             if layer.kind == "eltwise":
                 ranges = [(o0, o1, 0, 0)] * len(layer.inputs)
             else:
