@@ -16,7 +16,8 @@ layers): :meth:`DpuProgram.record` / :meth:`DpuProgram.from_xmodel`.
 Running (:meth:`DpuProgram.run`): per image of the batch, a DDR image is made (CONST at 0,
 DATA at the next 64-byte boundary, each input written NHWC at its placement with zeros in the
 padded channels), the stream runs on a :class:`~xir.backend.sim.machine.Machine`, and the
-results are read back from their placements.
+results are read back from their placements. The stream is decoded and scheduled once per
+program, target and queue order (:meth:`DpuProgram.plan`), not once per image.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ class DpuProgram:
     inputs: tuple = ()
     outputs: tuple = ()
     layers: tuple = ()
+    # (target name, seed) -> the stream decoded and scheduled (sim.machine.Plan), made by run
+    _plans: dict = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
     @classmethod
     def build(cls, func, target, buffers: int = 2) -> "DpuProgram":
@@ -162,14 +165,30 @@ class DpuProgram:
         batch = batch or 1
         outputs = [np.empty((batch, *p.shape[1:]), np.int8) for p in self.outputs]
         counters = None
+        machine = plan = None
         for i in range(batch):
-            machine = Machine(target, self.ddr_image([x[i] for x in images]).tobytes())
-            counters = machine.run(self.words.tobytes(), self.registers, seed=seed)
+            ddr = self.ddr_image([x[i] for x in images])
+            if machine is None:
+                machine = Machine(target, ddr)
+                plan = self.plan(machine, seed)
+            else:
+                machine.reset(ddr)
+            counters = machine.run(plan, self.registers)
             data = machine.ddr.data[self.data_base:]
             for out, placement in zip(outputs, self.outputs):
                 out[i] = placement.view(data)
         return [out.reshape(batch, *p.dims[1:]) for out, p in zip(outputs, self.outputs)], \
             counters
+
+    def plan(self, machine, seed: int | None = None):
+        """The stream decoded, checked and scheduled for ``machine``'s target and queue order
+        ``seed`` (a :class:`~xir.backend.sim.machine.Plan`), made once and kept: every image
+        of every :meth:`run` reuses it."""
+        key = (machine.target.name, seed)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = machine.plan(self.words.tobytes(), seed)
+        return plan
 
     # -- in an .xmodel ---------------------------------------------------------------------------
 

@@ -1,21 +1,33 @@
-"""The DPU simulator against onnxruntime FP32: ResNet-50's conv layers (224 × 224, batch 1) run
-as INT8 instruction streams on DPUCZDX8G_ISA1_B4096, ONE thread each; and the simulator's JIT
-compile time against its cached load in a second process.
+"""The DPU simulator against onnxruntime FP32 on the whole model (issue 7): light ResNet-50
+(the onnx package's light_resnet50.onnx, seeded random weights, 224 × 224, batch 1) compiled
+INT8 for DPUCZDX8G_ISA1_B4096, its DPU subgraph(s) simulated from their instruction streams,
+against onnxruntime running the float model on the same image, ONE thread each; and the
+simulator's JIT compile time against its cached load in a second process.
 
-    python bench/sim.py               # every ResNet-50 conv shape, median of 5 runs
-    python bench/sim.py --runs 3 --only 3   # quicker: the first 3 shapes
+    python bench/sim.py                 # the whole model, median of 5 runs
+    python bench/sim.py --layers        # also every ResNet-50 conv shape on its own
+    python bench/sim.py --runs 3 --no-compile
 
-Each layer is one ``dpu.conv2d_fix`` (random int8 weights and bias, relu, consistent fix points
-as tests/test_codegen_conv.py builds them) in a function of its own, emitted by
-``passes.codegen.emit.emit_program`` and simulated from its encoded stream (a fresh
-:class:`~xir.backend.sim.machine.Machine` each run: decode, schedule, execute); onnxruntime
-runs the same conv as one FP32 Conv node (bench/engines.py's ``ort_conv``). The total weighs
-every shape by how often ResNet-50 has it. :func:`dpu_subgraphs` is the one place that knows
-what is simulated: the whole compiled model's DPU subgraphs go there when the emitter writes
-them.
+The model is compiled as bench/cycles.py does (``compile_model``, 2 random calibration
+samples, CLE and bias correction off). Each DPU subgraph's input is what the reference run of
+the compiled model (``Runner(dpu="ref")``) hands it for the image; the timed call is
+``DpuProgram.run`` on that int8 input (the stream decoded and scheduled on the first call and
+kept, as ``xir run`` does for a batch), checked bit for bit against the reference executor's
+output of the subgraph. The per-mnemonic shares come from ``Machine.times`` on one more run.
+The whole ``xir run`` path (``Runner(dpu="sim")`` over the ``.xmodel``: host glue, the DPU
+subgraph, the CPU softmax on onnxruntime) is timed for information. Bars: simulated time at
+most 5x onnxruntime's (goal 3x); the exit status is 1 when the 5x bar is missed or a subgraph
+is not bit-exact.
+
+``--layers`` adds the per-conv table: each ResNet-50 conv shape as one ``dpu.conv2d_fix`` in a
+function of its own (random int8 weights and bias, relu), emitted by
+``passes.codegen.emit.emit_program`` and simulated on a fresh Machine each run (decode,
+schedule, execute), against onnxruntime running the same conv as one FP32 Conv node
+(bench/engines.py's ``ort_conv``), weighted by how often ResNet-50 has each shape.
 
 Threads: NUMBA_NUM_THREADS, OMP/OpenBLAS/MKL thread counts are set to 1 at the very top, before
-numpy loads (run this as a script); onnxruntime gets intra_op_num_threads = 1.
+numpy loads (run this as a script); onnxruntime gets intra_op_num_threads = inter_op_num_threads
+= 1.
 """
 
 from __future__ import annotations
@@ -64,10 +76,10 @@ def conv_function(rng, h, w, c, m, k, s):
     return the_func(parse(module_text(lines, ttype((1, h, w, c)), "%y", out)))
 
 
-def dpu_subgraphs(rng, shapes):
-    """``(name, count, stream, ddr image, registers, reference)`` per DPU subgraph to simulate:
-    here each ResNet-50 conv shape as a function of its own; ``reference`` a function
-    returning the onnxruntime (session, feed) of the same computation."""
+def conv_layers(rng, shapes):
+    """``(name, count, stream, ddr image, registers, reference)`` per ResNet-50 conv shape (a
+    function of its own); ``reference`` returns the onnxruntime (session, feed) of the same
+    computation."""
     from xir.backend.targets import load_target
     from xir.dialects.dpuisa import encode
     from xir.passes.codegen import plan_layout
@@ -115,27 +127,115 @@ def compile_times() -> dict:
                 for name in ("first (compile)", "second (cached)")}
 
 
-def main(argv=None) -> int:
-    """Print the table (and optionally write it as JSON)."""
-    from xir.backend.sim.machine import warm_up
+def compile_resnet(samples: int, path: str):
+    """Light ResNet-50 compiled for :data:`TARGET` and written to ``path``: ``(float ONNX
+    model, feeds, CompiledModel, seconds)``."""
+    import warnings
+
+    from test_onnx_import import light_model
+    from xir.backend.compiler import compile_model
+    from xir.frontends.onnx import import_onnx
+
+    loaded = light_model("resnet50")
+    if loaded is None:
+        raise SystemExit("light_resnet50.onnx is not installed (the onnx package's light models)")
+    model, feeds = loaded
+    (name, one), = feeds.items()
+    data = {name: np.random.default_rng(7).random((samples,) + one.shape[1:], dtype=np.float32)}
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fewer than 100 calibration samples
+        compiled = compile_model(import_onnx(model), TARGET, data, cle=False,
+                                 bias_correction=False)
+    seconds = time.perf_counter() - start
+    compiled.write(path)
+    return model, feeds, compiled, seconds
+
+
+def whole_model(args) -> tuple[dict, bool]:
+    """Compile, check and time light ResNet-50 (see the module docstring); prints its tables
+    and returns ``(numbers, passed)``."""
+    from xir.backend.dpu_program import DpuProgram
+    from xir.backend.runner import Runner, boundary_name, new_session
+    from xir.backend.sim.machine import Machine
+    from xir.backend.xmodel import read_xmodel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "resnet50.xmodel")
+        model, feeds, compiled, compile_s = compile_resnet(args.samples, path)
+        xmodel = read_xmodel(path)
+        # every subgraph's arguments and results on the image, by the reference executors
+        boundary: dict = {}
+        Runner(xmodel.module, dpu="ref", xmodel=xmodel).run(feeds, boundary)
+        session = new_session(model.SerializeToString())
+        runner = Runner(xmodel.module, dpu="sim", xmodel=xmodel)
+        rows, fns = [], []
+        for record in xmodel.subgraphs:
+            if record["device"] != "DPU":
+                continue
+            name = record["name"]
+            if "isa" not in record:
+                print(f"{name}: no instruction stream ({record.get('isa_error')})")
+                return {}, False
+            program = DpuProgram.from_xmodel(xmodel, record)
+            inputs = [boundary[boundary_name(name, "in", k)] for k in range(len(program.inputs))]
+            expected = [boundary[boundary_name(name, "out", k)]
+                        for k in range(len(program.outputs))]
+            start = time.perf_counter()
+            outputs, counters = program.run(inputs)  # decodes and schedules: the first call
+            first = time.perf_counter() - start
+            exact = len(outputs) == len(expected) and all(
+                np.array_equal(o, np.asarray(e)) for o, e in zip(outputs, expected))
+            machine = Machine(TARGET, program.ddr_image([np.asarray(x)[0] for x in inputs]))
+            machine.times = {}
+            machine.run(program.plan(machine), program.registers)
+            rows.append({"subgraph": name, "instructions": program.instruction_count(),
+                         "counts": dict(counters.instructions), "first": first,
+                         "exact": exact, "times": machine.times})
+            fns.append(lambda program=program, inputs=inputs: program.run(inputs))
+        t_ort, t_run, *t_sims = medians(
+            [lambda: session.run(None, feeds), lambda: runner.run(feeds), *fns], args.runs)
+    for row, t in zip(rows, t_sims):
+        row["sim"] = t
+    sim = sum(t_sims)
+    ratio = sim / t_ort
+    print(f"light ResNet-50 on {TARGET}: compile {compile_s:.1f} s; "
+          f"{len(rows)} DPU subgraph(s); median of {args.runs} runs, one thread")
+    print(f"{'subgraph':>16} {'instrs':>7} {'LOAD':>6} {'SAVE':>6} {'CONV':>6} {'MISC':>6} "
+          f"{'sim ms':>8} {'1st ms':>8} {'bit-exact':>9}")
+    for row in rows:
+        c = row["counts"]
+        print(f"{row['subgraph']:>16} {row['instructions']:>7} {c['LOAD']:>6} {c['SAVE']:>6} "
+              f"{c['CONV']:>6} {c['MISC']:>6} {row['sim'] * 1e3:8.1f} {row['first'] * 1e3:8.1f} "
+              f"{'yes' if row['exact'] else 'NO':>9}")
+    print(f"{'onnxruntime FP32 (whole float model)':>40}: {t_ort * 1e3:8.1f} ms")
+    print(f"{'simulated DPU subgraph(s)':>40}: {sim * 1e3:8.1f} ms   ratio {ratio:.2f}x")
+    print(f"{'xir run path (Runner, dpu=sim)':>40}: {t_run * 1e3:8.1f} ms   "
+          f"({(t_run - sim) * 1e3:+.1f} ms against the subgraph(s) alone: host glue and the CPU "
+          f"subgraph)")
+    for row in rows:
+        total = sum(row["times"].values())
+        share = sorted(row["times"].items(), key=lambda kv: -kv[1])
+        print(f"{row['subgraph']} sim time by mnemonic ({total * 1e3:.1f} ms in the engines): "
+              + ", ".join(f"{m} {100 * t / total:.1f} %" for m, t in share))
+    exact = all(r["exact"] for r in rows)
+    print(f"bit-exact against the reference executor: {'PASS' if exact else 'FAIL'}")
+    print(f"bar  {5:g}x: {'PASS' if ratio <= 5 else 'FAIL'} ({ratio:.2f}x)")
+    print(f"goal {3:g}x: {'PASS' if ratio <= 3 else 'FAIL'} ({ratio:.2f}x)")
+    numbers = {"compile_s": compile_s, "ort": t_ort, "xir_run": t_run, "sim": sim,
+               "ratio": ratio, "subgraphs": rows}
+    return numbers, exact and ratio <= 5
+
+
+def layer_table(args) -> list:
+    """Print the per-conv table (``--layers``) and return its rows."""
     from xir.backend.sim.machine import Machine
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", type=int, default=0, help="the first N shapes only")
-    parser.add_argument("--no-compile", action="store_true", help="skip the JIT probe")
-    parser.add_argument("--json", help="write the numbers here")
-    args = parser.parse_args(argv)
-
-    compile_ = {} if args.no_compile else compile_times()
-    for name, t in compile_.items():
-        print(f"simulator {name}: import {t['import']:.2f} s, warm_up {t['warm_up']:.2f} s")
-    warm_up()
     shapes = RESNET50_CONVS[:args.only] if args.only else RESNET50_CONVS
     print(f"{'layer':>28} {'count':>5} {'instrs':>7} {'sim ms':>8} {'ort ms':>8} {'ratio':>6} "
           f"{'Minstr/s':>8}")
     rows, total = [], np.zeros(3)
-    for name, count, stream, ddr, registers, reference in dpu_subgraphs(
+    for name, count, stream, ddr, registers, reference in conv_layers(
             np.random.default_rng(0), shapes):
         session, feed = reference()
         image = ddr.tobytes()
@@ -155,11 +255,33 @@ def main(argv=None) -> int:
     print(f"{'ResNet-50 convs (weighted)':>28} {int(sum(r['count'] for r in rows)):>5} "
           f"{int(total[2]):>7} {total[0] * 1e3:8.2f} {total[1] * 1e3:8.2f} "
           f"{total[0] / total[1]:6.2f} {total[2] / total[0] / 1e6:8.3f}")
+    return rows
+
+
+def main(argv=None) -> int:
+    """Print the tables (and optionally write them as JSON); 1 when a bar is missed."""
+    from xir.backend.sim.machine import warm_up
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=2, help="calibration samples")
+    parser.add_argument("--layers", action="store_true", help="also the per-conv table")
+    parser.add_argument("--only", type=int, default=0, help="--layers: the first N shapes")
+    parser.add_argument("--no-compile", action="store_true", help="skip the JIT probe")
+    parser.add_argument("--json", help="write the numbers here")
+    args = parser.parse_args(argv)
+
+    compile_ = {} if args.no_compile else compile_times()
+    for name, t in compile_.items():
+        print(f"simulator JIT, {name}: import {t['import']:.2f} s, warm_up {t['warm_up']:.2f} s")
+    warm_up()
+    numbers, passed = whole_model(args)
+    layers = layer_table(args) if args.layers else []
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"compile": compile_, "layers": rows, "totals": total.tolist()}, f,
-                      indent=1)
-    return 0
+            json.dump({"compile": compile_, "model": numbers, "layers": layers}, f, indent=1,
+                      default=float)
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

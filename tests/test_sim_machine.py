@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xir.backend.sim.machine import Machine, simulate
+from xir.backend.sim.machine import Counters, Machine, simulate
 from xir.backend.targets import load_target
 from xir.diagnostics import XirError
 from xir.dialects.dpuisa import decode_program, encode, encode_words, make_instruction as mi
@@ -295,6 +295,8 @@ def per_instruction(machine):
 
 CONV_OK = dict(bank_id_in=0, bank_addr_in=0, bank_id_out=8, length=4, bank_id_weights=16,
                channel_group=1, bank_id_bias=33)
+ELEW_OK = dict(bank_id_in_0=0, bank_id_in_1=1, bank_id_out=8, bank_addr_out=100, length=4,
+               channel_group=1)
 # each a run of instructions of one kind in which one (not the first, not the last) faults
 FAULTY_RUNS = {
     "LOAD bank_addr": [mi("LOAD", **ROW, bank_addr=k * 4) for k in range(3)] +
@@ -315,6 +317,12 @@ FAULTY_RUNS = {
                               jump_read=1, jump_write=1),
                            mi("CONV", **CONV_OK),
                            mi("CONV", **{**CONV_OK, "bank_id_weights": 0})],
+    "ELEW output": [mi("ELEWINIT", jump_read_0=1, jump_read_1=1, jump_write=1)] +
+    [mi("ELEW", **{**ELEW_OK, "bank_addr_out": 4 * k}) for k in range(3)] +
+    [mi("ELEW", **{**ELEW_OK, "bank_addr_out": 2047, "length": 12})] + [mi("ELEW", **ELEW_OK)],
+    "ELEW bank group": [mi("ELEWINIT", jump_read_0=1, jump_read_1=1, jump_write=1),
+                        mi("ELEW", **ELEW_OK), mi("ELEW", **{**ELEW_OK, "bank_id_in_1": 16}),
+                        mi("ELEW", **ELEW_OK)],
 }
 
 
@@ -333,7 +341,7 @@ def test_a_fault_inside_a_batch_is_the_fault_of_that_instruction_alone(name):
     assert text == ref_text and "field" in text
     assert np.array_equal(ddr, ref_ddr)
     assert all(np.array_equal(a, b) for a, b in zip(banks, ref_banks))
-    assert any(b.any() for b in banks) or name.startswith("CONV weights")
+    assert any(b.any() for b in banks) or name.startswith(("CONV weights", "ELEW"))
 
 
 def test_instructions_without_an_engine_are_not_simulated_yet():
@@ -546,3 +554,30 @@ def test_the_column_decoder_rejects_an_unknown_opcode_and_a_partial_word_as_deco
         with pytest.raises(XirError) as got:
             Table.of(stream)
         assert message(got) == message(want)
+
+
+# -- empty and fully blocked programs; plans ------------------------------------------------------
+
+
+def test_a_program_of_only_end_runs_and_counts_nothing():
+    for prog in (program(), encode(program()), [mi("END")]):
+        counters = Machine(B4096, 64).run(prog)
+        assert counters.as_dict() == Counters().as_dict()
+        assert sum(counters.instructions.values()) == 0 == counters.tokens_passed
+
+
+def test_a_program_where_no_instruction_can_run_is_a_deadlock():
+    ops = [mi("SAVE", dpdon=LOAD, dpdby=LOAD, bank_id=0, length=1, channel=16, jump_read=1,
+              jump_write=16, reg_id=1),
+           mi("LOAD", dpdon=SAVE, dpdby=SAVE, bank_id=0, length=1, channel=16, jump_read=16,
+              jump_write=1, reg_id=1)]
+    for seed in (None, 3):
+        m = Machine(B4096, ramp(256))
+        with pytest.raises(XirError) as e:
+            m.run(encode(program(*ops)), {1: 0}, seed=seed)
+        assert message(e) == (
+            "dependency deadlock: no queue can step and 2 instructions remain: LOAD waits at "
+            "instruction 1 (LOAD at word 5) for a token from SAVE (FIFO SAVE->LOAD is empty); "
+            "SAVE waits at instruction 0 (SAVE at word 0) for a token from LOAD (FIFO LOAD->SAVE "
+            "is empty)")
+        assert np.array_equal(m.ddr.data, np.frombuffer(ramp(256), np.uint8))

@@ -6,6 +6,7 @@ shift_factor. The other exec types are not simulated (docs/simulator.md)."""
 
 from __future__ import annotations
 
+from . import dwbatch
 from .compute import ConvEngine, ConvInitEngine, ConvState
 from .datamove import BankMap
 from .memory import Instr
@@ -44,6 +45,25 @@ class AluEngine(ConvEngine):
         """(CP, CP): a channel group in and out."""
         cp = self.engine.channel_parallel
         return cp, cp
+
+    def execute_batch(self, run, registers: dict, counters) -> None:
+        """A run of ALUs: dwconv in batches once the run ran clean instruction by instruction
+        (:mod:`.dwbatch`, the layout kept in ``run.memo``); pooling instruction by
+        instruction."""
+        init = self.state.init
+        if init is None or choice(init, "exec_type") != "dwconv":
+            for k in range(len(run)):
+                self.execute(run.instr(k), registers, counters)
+            return
+        key = ("dwconv", tuple(init.values.items()))
+        layout = run.memo.get(key)
+        if layout is None or layout.hazard:
+            for k in range(len(run)):
+                self.execute(run.instr(k), registers, counters)
+            if layout is None:  # it ran clean: the next time (image) goes in batches
+                run.memo[key] = dwbatch.DwLayout(self, run)
+            return
+        dwbatch.execute(self, layout, init, counters)
 
     def execute(self, ins: Instr, registers: dict, counters) -> None:
         """Run the ALUINIT's operation on one row segment."""

@@ -22,6 +22,7 @@ the same banks, faults and counters.
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 
 from xir.diagnostics import XirError
@@ -47,9 +48,14 @@ def ring_slots(ins: Instr, group: BankGroupMemory, id_field: str, addr_field: st
     ``words`` words from ring slot ``ins[id_field]`` and word ``addr`` (default
     ``ins[addr_field]``), pixels sharing a bank ``jump`` words apart: the bank contract of
     :meth:`~.memory.BankGroupMemory.slots`, for the fields of a compute instruction. Faults
-    name ``addr_field`` (or ``id_field``)."""
+    name ``addr_field`` (or ``id_field``). Kept in ``ins.memo`` (the fields decide it): an
+    instruction a plan runs again (the next image) skips the work."""
     g = group.group
     addr = ins[addr_field] if addr is None else addr
+    key = ("slots", g.name, id_field, pixels, words, jump, addr)
+    hit = ins.memo.get(key)
+    if hit is not None:
+        return hit
     depth = f"bank group {g.name}'s depth {g.bank_depth} (words 0-{g.bank_depth - 1})"
     q = ins[id_field] - g.base_id + np.arange(pixels, dtype=np.int64)
     turn = q // g.bank_num
@@ -62,7 +68,34 @@ def ring_slots(ins: Instr, group: BankGroupMemory, id_field: str, addr_field: st
                         f"word(s) apart in a bank, reach word {int(word.max())}, which "
                         f"exceeds {depth}")
     bank = np.broadcast_to((q % g.bank_num)[:, None], word.shape)
+    word.flags.writeable = False
+    ins.memo[key] = bank, word
     return bank, word
+
+
+@attrs.define
+class Tile:
+    """What one CONV (or depthwise ALU) reads and writes (:meth:`ConvEngine.locate`): its
+    shape, bank groups, the (bank, word) arrays of each input row, of the weights, the bias
+    and the output, the nonlinear and the counter bytes."""
+
+    rows: int
+    n_in: int
+    length: int
+    channels: int
+    pads: tuple
+    vin: BankGroupMemory
+    vout: BankGroupMemory
+    wgrp: BankGroupMemory
+    bgrp: BankGroupMemory
+    inputs: list = attrs.Factory(list)
+    weights: tuple = ()
+    bias: tuple = ()
+    output: tuple = ()
+    blocks: int = 0
+    out_channels: int = 0
+    act: tuple = ()
+    counts: list = attrs.Factory(list)
 
 
 class ConvState:
@@ -132,7 +165,10 @@ class ConvEngine(_Compute):
             act = nonlinear_of(init)
         except XirError:
             return run_batched(run, np.ones(len(run), bool), None, single)
-        sc = convbatch.Screen(self, run, init)
+        key = ("conv", tuple(init.values.items()))
+        sc = run.memo.get(key)  # fields alone: a plan keeps it for every image
+        if sc is None:
+            sc = run.memo[key] = convbatch.Screen(self, run, init)
         if sc.hazard():
             return run_batched(run, np.ones(len(run), bool), None, single)
 
@@ -151,8 +187,10 @@ class ConvEngine(_Compute):
     def _group(self, ins: Instr, access: isa.BankAccess) -> BankGroupMemory:
         return self.banks.resolve(ins, access.id_field, ins.spec.engine, access.engine_bank)
 
-    def execute(self, ins: Instr, registers: dict, counters) -> None:
-        """Read the input rows, weights and bias, run :func:`conv_tile`, write the pixels."""
+    def locate(self, ins: Instr) -> Tile | None:
+        """Where ``ins`` reads and writes, every field checked on the way (its faults, in
+        :meth:`execute`'s order: window, groups, input rows, weights, bias, nonlinear,
+        output); None for a CONV of no pixels."""
         init = self.state.init
         if init is None:
             raise ins.fault(None, "comes before any CONVINIT: the conv engine has no window")
@@ -165,60 +203,69 @@ class ConvEngine(_Compute):
             raise ins.fault("pad_top", f"with pad_bottom = {pb} leaves {rows} of the "
                             f"kernel_h = {kh} rows")
         if length == 0:
-            return
+            return None
         n_in = (length - 1) * sw + kw - pl - pr
         if n_in < 0:
             raise ins.fault("pad_left", f"with pad_right = {pr} leaves {n_in} input pixels")
         by_field = {a.id_field: a for a in ins.spec.banks}
-        vin = self._group(ins, by_field["bank_id_in"])
-        vout = self._group(ins, by_field["bank_id_out"])
-        wgrp = self._group(ins, by_field["bank_id_weights"])
-        bgrp = self._group(ins, by_field["bank_id_bias"])
-        channels = groups * icp
-        words_in = vin.words_per_pixel(channels)
-        x = np.empty((rows, n_in, channels), np.int8)
-        for k in range(rows):
-            bank, word = ring_slots(ins, vin, "bank_id_in", "bank_addr_in", n_in, words_in,
-                                    words_in, ins["bank_addr_in"] + k * init["jump_read"],
-                                    f"input row {k} (jump_read = {init['jump_read']})")
-            x[k] = vin.read(bank, word, channels).view(np.int8)
+        t = Tile(rows=rows, n_in=n_in, length=length, channels=groups * icp,
+                 pads=(pt, pl, pb, pr), vin=self._group(ins, by_field["bank_id_in"]),
+                 vout=self._group(ins, by_field["bank_id_out"]),
+                 wgrp=self._group(ins, by_field["bank_id_weights"]),
+                 bgrp=self._group(ins, by_field["bank_id_bias"]))
+        words_in = t.vin.words_per_pixel(t.channels)
+        t.inputs = [ring_slots(ins, t.vin, "bank_id_in", "bank_addr_in", n_in, words_in,
+                               words_in, ins["bank_addr_in"] + k * init["jump_read"],
+                               f"input row {k} (jump_read = {init['jump_read']})")
+                    for k in range(rows)]
         # weights: conv, kh · kw · groups OCP × ICP blocks (pack_weights); depthwise, per CP
         # group kh · kw pixels of CP bytes (pack_depthwise_weights)
-        blocks = groups * kh * kw if self.depthwise else kh * kw * groups * ocp
-        words_w = wgrp.words_per_pixel(icp)
-        bank, word = ring_slots(ins, wgrp, "bank_id_weights", "bank_addr_weights", blocks,
-                                words_w, words_w, what="weights")
-        w = wgrp.read(bank, word, icp).view(np.int8)
-        out_channels = channels if self.depthwise else ocp
-        bias_pixels = groups if self.depthwise else 1
-        words_b = bgrp.words_per_pixel(ocp)
-        bank, word = ring_slots(ins, bgrp, "bank_id_bias", "bank_addr_bias", bias_pixels,
-                                words_b, words_b, what="bias")
-        bias = bgrp.read(bank, word, ocp).view(np.int8).reshape(out_channels)
-        common = dict(stride=(1, sw), pad=(pt, pl, pb, pr), shift_bias=init["shift_bias"],
-                      shift_cut=init["shift_cut"], act=nonlinear_of(init))
+        t.blocks = groups * kh * kw if self.depthwise else kh * kw * groups * ocp
+        words_w = t.wgrp.words_per_pixel(icp)
+        t.weights = ring_slots(ins, t.wgrp, "bank_id_weights", "bank_addr_weights", t.blocks,
+                               words_w, words_w, what="weights")
+        t.out_channels = t.channels if self.depthwise else ocp
+        words_b = t.bgrp.words_per_pixel(ocp)
+        t.bias = ring_slots(ins, t.bgrp, "bank_id_bias", "bank_addr_bias",
+                            groups if self.depthwise else 1, words_b, words_b, what="bias")
+        t.act = nonlinear_of(init)
+        words_out = t.vout.words_per_pixel(t.out_channels)
+        t.output = ring_slots(ins, t.vout, "bank_id_out", "bank_addr_out", length, words_out,
+                              init["jump_write"], what=f"output (jump_write = "
+                                                       f"{init['jump_write']})")
+        t.counts = [("bank_read", t.vin.name, rows * n_in * words_in * t.vin.group.bank_width),
+                    ("bank_read", t.wgrp.name, t.blocks * words_w * t.wgrp.group.bank_width),
+                    ("bank_read", t.bgrp.name, words_b * t.bgrp.group.bank_width),
+                    ("bank_written", t.vout.name, length * words_out * t.vout.group.bank_width)]
+        return t
+
+    def execute(self, ins: Instr, registers: dict, counters) -> None:
+        """Read the input rows, weights and bias, run :func:`conv_tile`, write the pixels."""
+        t = self.locate(ins)
+        if t is None:
+            return
+        init = self.state.init
+        icp, ocp = self.parallel()
+        kh, kw, sw = init["kernel_h"], init["kernel_w"], init["stride_w"]
+        groups = ins["channel_group"]
+        x = np.empty((t.rows, t.n_in, t.channels), np.int8)
+        for k, (bank, word) in enumerate(t.inputs):
+            x[k] = t.vin.read(bank, word, t.channels).view(np.int8)
+        w = t.wgrp.read(*t.weights, icp).view(np.int8)
+        bias = t.bgrp.read(*t.bias, ocp).view(np.int8).reshape(t.out_channels)
+        common = dict(stride=(1, sw), pad=t.pads, shift_bias=init["shift_bias"],
+                      shift_cut=init["shift_cut"], act=t.act)
         if self.depthwise:
-            w = w.reshape(groups, kh, kw, icp).transpose(1, 2, 0, 3).reshape(kh, kw, channels)
+            w = w.reshape(groups, kh, kw, icp).transpose(1, 2, 0, 3).reshape(kh, kw, t.channels)
             out = depthwise_conv_tile(x, np.ascontiguousarray(w), bias, **common)
         else:
             w = w.reshape(kh, kw, groups, ocp, icp).transpose(3, 0, 1, 2, 4)
-            out = conv_tile(x, np.ascontiguousarray(w.reshape(ocp, kh, kw, channels)), bias,
+            out = conv_tile(x, np.ascontiguousarray(w.reshape(ocp, kh, kw, t.channels)), bias,
                             **common)
-        ocp = out_channels
-        words_out = vout.words_per_pixel(ocp)
-        bank, word = ring_slots(ins, vout, "bank_id_out", "bank_addr_out", length, words_out,
-                                init["jump_write"], what=f"output (jump_write = "
-                                                        f"{init['jump_write']})")
-        vout.write(bank, word, out.reshape(length, ocp).view(np.uint8))
-        width = vin.group.bank_width
-        counters.bank_read[vin.name] = counters.bank_read.get(vin.name, 0) + \
-            rows * n_in * words_in * width
-        counters.bank_read[wgrp.name] = counters.bank_read.get(wgrp.name, 0) + \
-            blocks * words_w * wgrp.group.bank_width
-        counters.bank_read[bgrp.name] = counters.bank_read.get(bgrp.name, 0) + \
-            words_b * bgrp.group.bank_width
-        counters.bank_written[vout.name] = counters.bank_written.get(vout.name, 0) + \
-            length * words_out * vout.group.bank_width
+        t.vout.write(*t.output, out.reshape(t.length, t.out_channels).view(np.uint8))
+        for what, name, n in t.counts:
+            table = getattr(counters, what)
+            table[name] = table.get(name, 0) + n
 
 
 def conv_engines(banks: BankMap) -> tuple:

@@ -128,6 +128,8 @@ class Screen:
         f = run.fields(SCREEN_FIELDS)
         n = len(f)
         self.f = f
+        self.layouts: dict = {}  # (lo, hi) -> Layout
+        self._hazard = None
         self.suspect = np.empty(n, np.bool_)
         self.group, self.low, self.high, self.size = (np.empty((n, 4), np.int64)
                                                       for _ in range(4))
@@ -141,6 +143,11 @@ class Screen:
     def hazard(self) -> bool:
         """Whether a CONV might write bank words a CONV of the run reads (then the run goes
         per instruction): the span of output words meets an input span in the same group."""
+        if self._hazard is None:
+            self._hazard = self._spans_meet()
+        return self._hazard
+
+    def _spans_meet(self) -> bool:
         g, low, high = self.group, self.low, self.high
         lo_out, hi_out = low[:, 1].min(), high[:, 1].max()
         for role in (0, 2, 3):
@@ -166,106 +173,157 @@ def _distinct(keys: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(first[:c, j], number[:, j]) for j, c in enumerate(counts.tolist())]
 
 
+class Layout:
+    """What a batch of CONVs ``lo`` … ``hi`` - 1 of a screened run does that the fields alone
+    decide (kept on the :class:`Screen`, which a plan keeps for every image): ``ok`` False when
+    inputs of one channel-group count sit in two bank groups; per channel-group count a
+    ``step`` (its CONVs, distinct inputs and weight blocks, bank groups, whether every input
+    meets every block); each CONV's GEMM ``row`` and ``out_col``; the bias reads; the
+    finish's bias block per GEMM column block (``blocks``, None: CONV by CONV); the output
+    stretches (``cuts``) and the counters' bytes."""
+
+    def __init__(self, sc: Screen, lo: int, hi: int, mems: list):
+        ocp = sc.ocp
+        f, gi = sc.f[lo:hi], sc.group[lo:hi]
+        self.col = col = {name: f[:, k] for k, name in enumerate(SCREEN_FIELDS)}
+        self.length, groups = col["length"], col["channel_group"]
+        self.rows, self.n_in = sc.rows[lo:hi], sc.n_in[lo:hi]
+        (ifirst, iu), (wfirst, wu), (bfirst, bu) = _distinct(sc.keys[lo:hi])
+        n = hi - lo
+        self.row, self.out_col = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        self.steps, self.ok = [], True
+        one = groups.min() == groups.max()  # the usual run: one channel-group count
+        rows_done, widths = 0, []
+        for g in [int(groups[0])] if one else np.unique(groups).tolist():
+            if one:  # every CONV; the distinct numbers are already 0 … count - 1
+                sel, us, ws = slice(None), np.arange(len(ifirst)), np.arange(len(wfirst))
+            else:
+                sel = np.flatnonzero(groups == g)
+                us, ws = np.unique(iu[sel]), np.unique(wu[sel])
+            first = ifirst[us]  # a CONV reading each distinct input
+            gin = gi[first, 0]
+            wf = wfirst[ws]
+            if (gin != gin[0]).any() or (gi[wf, 2] != gi[wf[0], 2]).any():
+                self.ok = False
+                return
+            lens = self.length[first]
+            offset = np.zeros(len(lens), np.int64)
+            np.cumsum(lens[:-1], out=offset[1:])
+            upos, wpos = (iu, wu) if one else (np.searchsorted(us, iu[sel]),
+                                              np.searchsorted(ws, wu[sel]))
+            pairs = np.zeros(len(us) * len(ws), np.bool_)
+            pairs[upos * len(ws) + wpos] = True
+            step = {"g": g, "first": first, "mem": int(gin[0]), "lens": lens, "offset": offset,
+                    "wmem": int(gi[wf[0], 2]), "wf": wf, "full": bool(pairs.all())}
+            if step["full"]:  # every input meets every block: one GEMM, blocks side by side
+                self.row[sel] = rows_done + offset[upos]
+                self.out_col[sel] = wpos * ocp
+                rows_done += int(lens.sum())
+                widths.append(len(ws) * ocp)
+            else:  # one GEMM per block, over the rows of the CONVs using it
+                mine_len = self.length[sel]
+                conv_rows = np.concatenate([[0], np.cumsum(mine_len)[:-1]]).astype(np.int64)
+                step["blocks"] = []
+                for j in range(len(ws)):
+                    mine = np.flatnonzero(wpos == j)
+                    step["blocks"].append((_spans(offset[upos[mine]], mine_len[mine]),
+                                           _spans(conv_rows[mine], mine_len[mine])))
+                step["rows"] = int(mine_len.sum())
+                self.row[sel] = rows_done + conv_rows
+                rows_done += step["rows"]
+                widths.append(ocp)
+            self.steps.append(step)
+        self.width = max(widths)
+        # each CONV's bias: one gather per bias group
+        self.bu = bu
+        bias_group = gi[bfirst, 3]
+        self.bias_reads = []
+        for k in [int(bias_group[0])] if (bias_group == bias_group[0]).all() else \
+                np.unique(bias_group).tolist():
+            at = bias_group == k
+            self.bias_reads.append((k, at, col["bank_id_bias"][bfirst[at]],
+                                    col["bank_addr_bias"][bfirst[at]]))
+        self.distinct_bias = len(bfirst)
+        # the finish: one call over the whole GEMM when each of its columns has one bias (a
+        # column block is one weight block, whose CONVs use one bias), else CONV by CONV
+        self.blocks = None
+        if self.width % ocp == 0:
+            blocks = np.full(self.width // ocp, -1, np.int64)
+            blocks[self.out_col // ocp] = bu
+            if (blocks[self.out_col // ocp] == bu).all() and (blocks >= 0).all():
+                self.blocks = blocks
+        self.gout = gi[:, 1]
+        self.cuts = [0, *(np.flatnonzero(np.diff(self.gout)) + 1).tolist(), n]
+        # counters, as execute adds them
+        size = sc.size[lo:hi]
+        low, high, total = gi.min(axis=0), gi.max(axis=0), size.sum(axis=0)
+        self.counts = []
+        for role, what in zip(range(4), ("bank_read", "bank_written", "bank_read", "bank_read")):
+            if low[role] == high[role]:  # the usual: one group per role
+                self.counts.append((what, mems[int(low[role])].name, int(total[role])))
+                continue
+            for k in np.unique(gi[:, role]).tolist():
+                self.counts.append((what, mems[k].name, int(size[gi[:, role] == k, role].sum())))
+
+
 def execute(engine, sc: Screen, lo: int, hi: int, init, act, counters, cache: WeightCache,
             scratch: Scratch) -> bool:
     """Run CONVs ``lo`` … ``hi`` - 1 of the run ``sc`` screened (none suspect) as one batch;
     False (nothing done) when inputs of one channel-group count sit in two bank groups."""
-    banks = engine.banks
-    mems = list(banks.groups.values())
+    mems = list(engine.banks.groups.values())
+    lay = sc.layouts.get((lo, hi))
+    if lay is None:
+        lay = sc.layouts[lo, hi] = Layout(sc, lo, hi, mems)
+    if not lay.ok:
+        return False
     icp, ocp = sc.icp, sc.ocp
     kh, kw, sw = init["kernel_h"], init["kernel_w"], init["stride_w"]
-    f, gi = sc.f[lo:hi], sc.group[lo:hi]
-    col = {name: f[:, k] for k, name in enumerate(SCREEN_FIELDS)}
-    length, groups = col["length"], col["channel_group"]
-    rows, n_in = sc.rows[lo:hi], sc.n_in[lo:hi]
-    (ifirst, iu), (wfirst, wu), (bfirst, bu) = _distinct(sc.keys[lo:hi])
-    n = hi - lo
-    row, out_col = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    parts_all, rows_done = [], 0
-    one = groups.min() == groups.max()  # the usual run: one channel-group count
-    for g in [int(groups[0])] if one else np.unique(groups).tolist():
-        if one:  # every CONV; the distinct numbers are already 0 … count - 1
-            sel, us, ws = slice(None), np.arange(len(ifirst)), np.arange(len(wfirst))
-        else:
-            sel = np.flatnonzero(groups == g)
-            us, ws = np.unique(iu[sel]), np.unique(wu[sel])
-        first = ifirst[us]  # a CONV reading each distinct input
-        gin = gi[first, 0]
-        if (gin != gin[0]).any():
-            return False
-        mem = mems[int(gin[0])]
-        lens = length[first]
-        offset = np.zeros(len(lens), np.int64)
-        np.cumsum(lens[:-1], out=offset[1:])
-        wf = wfirst[ws]
-        if (gi[wf, 2] != gi[wf[0], 2]).any():
-            return False
-        weights, chan = cache.matrix(mems[int(gi[wf[0], 2])], col["bank_id_weights"][wf],
+    col, length = lay.col, lay.length
+    parts_all = []
+    for step in lay.steps:
+        g, first, mem = step["g"], step["first"], mems[step["mem"]]
+        wf = step["wf"]
+        weights, chan = cache.matrix(mems[step["wmem"]], col["bank_id_weights"][wf],
                                      col["bank_addr_weights"][wf], kh, kw, g, icp, ocp)
+        lens, offset = step["lens"], step["offset"]
         cols = scratch.get("cols", (int(lens.sum()), kh * kw * len(chan)), np.float32)
         gather_cols(mem.flat(np.int8), mem.group.bank_width, mem.group.base_id, kh, kw, sw,
                     init["jump_read"], mem.words_per_pixel(g * icp), chan,
                     col["bank_id_in"][first], col["bank_addr_in"][first], col["pad_top"][first],
-                    col["pad_left"][first], rows[first], n_in[first], lens, offset, cols)
-        upos, wpos = (iu, wu) if one else (np.searchsorted(us, iu[sel]),
-                                          np.searchsorted(ws, wu[sel]))
-        pairs = np.zeros(len(us) * len(ws), np.bool_)
-        pairs[upos * len(ws) + wpos] = True
-        if pairs.all():
-            # every input meets every block: one GEMM, the blocks side by side
+                    col["pad_left"][first], lay.rows[first], lay.n_in[first], lens, offset, cols)
+        if step["full"]:
             parts = gemm_parts(cols, weights, scratch.get(
                 "parts", (gemm_chunks(weights.shape[0]), len(cols), weights.shape[1]),
                 np.float32) if len(parts_all) == 0 else None)
-            row[sel] = rows_done + offset[upos]
-            out_col[sel] = wpos * ocp
-        else:  # one GEMM per block, over the rows of the CONVs using it; a row range per CONV
-            mine_len = length[sel]
-            conv_rows = np.concatenate([[0], np.cumsum(mine_len)[:-1]]).astype(np.int64)
+        else:
             parts = None
-            for j in range(len(ws)):
-                mine = np.flatnonzero(wpos == j)
-                got = gemm_parts(cols[_spans(offset[upos[mine]], mine_len[mine])],
-                                 weights[:, j * ocp:(j + 1) * ocp])
+            for j, (src, dst) in enumerate(step["blocks"]):
+                got = gemm_parts(cols[src], weights[:, j * ocp:(j + 1) * ocp])
                 if parts is None:
-                    parts = np.empty((got.shape[0], int(mine_len.sum()), ocp), np.float32)
-                parts[:, _spans(conv_rows[mine], mine_len[mine])] = got
-            row[sel] = rows_done + conv_rows
+                    parts = np.empty((got.shape[0], step["rows"], ocp), np.float32)
+                parts[:, dst] = got
         parts_all.append(parts)
-        rows_done += parts.shape[1]
     if len(parts_all) == 1:
         parts = parts_all[0]
     else:  # channel groups of different K: one array (zero chunks add nothing)
-        parts = np.zeros((max(p.shape[0] for p in parts_all), rows_done,
-                          max(p.shape[2] for p in parts_all)), np.float32)
+        parts = np.zeros((max(p.shape[0] for p in parts_all), sum(p.shape[1] for p in parts_all),
+                          lay.width), np.float32)
         at = 0
         for p in parts_all:
             parts[:p.shape[0], at:at + p.shape[1], :p.shape[2]] = p
             at += p.shape[1]
-    # each CONV's bias: one gather per bias group
-    distinct = np.empty((len(bfirst), ocp), np.uint8)
-    bias_group = gi[bfirst, 3]
-    for k in [int(bias_group[0])] if (bias_group == bias_group[0]).all() else \
-            np.unique(bias_group).tolist():
-        at = bias_group == k
-        distinct[at] = _read_many(mems[k], col["bank_id_bias"][bfirst[at]],
-                                  col["bank_addr_bias"][bfirst[at]], ocp)
+    distinct = np.empty((lay.distinct_bias, ocp), np.uint8)
+    for k, at, ids, addrs in lay.bias_reads:
+        distinct[at] = _read_many(mems[k], ids, addrs, ocp)
     bias = distinct.view(np.int8)
-    # the finish: one call over the whole GEMM when each of its columns has one bias (a
-    # column block is one weight block, whose CONVs use one bias), else CONV by CONV
-    column_bias = None
-    if parts.shape[2] % ocp == 0:
-        blocks = np.full(parts.shape[2] // ocp, -1, np.int64)
-        blocks[out_col // ocp] = bu
-        if (blocks[out_col // ocp] == bu).all() and (blocks >= 0).all():
-            column_bias = bias[blocks].reshape(-1)
-    gout = gi[:, 1]
-    cuts = [0, *(np.flatnonzero(np.diff(gout)) + 1).tolist(), n]
     finished = None
-    if column_bias is not None:
+    if lay.blocks is not None:
         finished = scratch.get("finished", parts.shape[1:], np.int8)
-        _conv_finish(parts, column_bias, init["shift_bias"], init["shift_cut"], *act, finished)
+        _conv_finish(parts, bias[lay.blocks].reshape(-1), init["shift_bias"], init["shift_cut"],
+                     *act, finished)
+    row, out_col, bu, cuts = lay.row, lay.out_col, lay.bu, lay.cuts
     for a, b in zip(cuts[:-1], cuts[1:]):  # in order, one call per stretch of one group
-        out = mems[int(gout[a])]
+        out = mems[int(lay.gout[a])]
         where = (out.flat(np.int8), out.group.bank_width, out.group.base_id,
                  col["bank_id_out"][a:b], col["bank_addr_out"][a:b], init["jump_write"],
                  out.words_per_pixel(ocp))
@@ -274,16 +332,7 @@ def execute(engine, sc: Screen, lo: int, hi: int, init, act, counters, cache: We
         else:
             finish_scatter(parts, row[a:b], out_col[a:b], length[a:b], bias[bu[a:b]],
                            init["shift_bias"], init["shift_cut"], *act, *where)
-    # counters, as execute adds them
-    size = sc.size[lo:hi]
-    low, high, total = gi.min(axis=0), gi.max(axis=0), size.sum(axis=0)
-    for role, what in zip(range(4), ("bank_read", "bank_written", "bank_read", "bank_read")):
+    for what, name, n in lay.counts:
         table = getattr(counters, what)
-        if low[role] == high[role]:  # the usual: one group per role
-            name = mems[int(low[role])].name
-            table[name] = table.get(name, 0) + int(total[role])
-            continue
-        for k in np.unique(gi[:, role]).tolist():
-            name = mems[k].name
-            table[name] = table.get(name, 0) + int(size[gi[:, role] == k, role].sum())
+        table[name] = table.get(name, 0) + n
     return True

@@ -56,7 +56,12 @@ class BankMap:
                 engine_bank: str | None) -> BankGroupMemory:
         """The group holding bank ``ins[id_field]``; a fault if no group does, or if
         ``engine_bank`` (an attribute of the target's ``engine``, as in the instruction table)
-        does not list it. ``engine_bank`` None: any group (LOAD writes weights and bias too)."""
+        does not list it. ``engine_bank`` None: any group (LOAD writes weights and bias too).
+        Kept in ``ins.memo``."""
+        key = ("group", id_field, engine, engine_bank)
+        name = ins.memo.get(key)
+        if name is not None:
+            return self.groups[name]
         bank_id = ins[id_field]
         group = next((m for m in self.groups.values() if bank_id in m.group.bank_ids), None)
         if group is None:
@@ -69,6 +74,7 @@ class BankMap:
                 raise ins.fault(id_field, f"is in bank group {group.name}, but the {engine} "
                                 f"engine's {engine_bank.replace('_', ' ')} is "
                                 f"{' or '.join(allowed)}")
+        ins.memo[key] = group.name
         return group
 
     def group_index(self, bank_ids: np.ndarray, engine: str | None = None,
@@ -122,9 +128,12 @@ class _Mover:
         through :meth:`execute` (raising its fault, or running it), and so on
         (docs/simulator.md)."""
         save = self.mnemonic == "SAVE"
-        f = run.fields(FIELDS if not save else FIELDS[:8])
-        if save:
-            f = np.concatenate([f, np.zeros((len(f), 2), np.int64)], axis=1)
+        f = run.memo.get("move")  # fields alone: a plan keeps it for every image
+        if f is None:
+            f = run.fields(FIELDS if not save else FIELDS[:8])
+            if save:
+                f = np.concatenate([f, np.zeros((len(f), 2), np.int64)], axis=1)
+            run.memo["move"] = f
         table = getattr(self, "_group_table", None)
         if table is None:
             (access,) = run.spec.banks

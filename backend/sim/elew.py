@@ -6,18 +6,21 @@ and the jumps: a bank's pixels of input 0, input 1 and the output are ``jump_rea
 ``jump_read_1`` and ``jump_write`` words apart. An ELEW computes ``length`` pixels ×
 ``channel_group`` · CP channels: input k a run of pixels from ring slot ``bank_id_in_k``, word
 ``bank_addr_in_k``, the output from ``bank_id_out`` / ``bank_addr_out``, by the bank contract;
-the arithmetic is :func:`.engines.eltwise_tile`'s.
+the arithmetic is :func:`.engines.eltwise_tile`'s. The machine hands the engine whole runs of
+ELEWs (:meth:`ElewEngine.execute_batch`, :mod:`.elewbatch`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import elewbatch
 from .compute import ConvState, ring_slots
 from .datamove import BankMap
 from .engines import eltwise_tile, nonlinear
 from .memory import Instr
 from .pool import add_bytes, choice, write_pixels
+from .table import run_batched
 
 #: act_type → the quant dialect's activation, for the nonlinears an eltwise fuses.
 ACTIVATIONS = {"none": "none", "relu": "relu", "leaky_relu": "leaky_relu"}
@@ -54,6 +57,26 @@ class ElewEngine:
 
     def __init__(self, banks: BankMap, state: ConvState):
         self.banks, self.state = banks, state
+
+    def execute_batch(self, run, registers: dict, counters) -> None:
+        """A run of ELEWs after one ELEWINIT, in batches (:mod:`.elewbatch`): the same banks,
+        faults and counters as :meth:`execute` one by one. The screen is kept on the run
+        (``run.memo``), which a plan keeps for every image."""
+        single = lambda ins: self.execute(ins, registers, counters)  # noqa: E731
+        init = self.state.init
+        if init is None:
+            return run_batched(run, np.ones(len(run), bool), None, single)
+        key = ("elew", tuple(init.values.items()))
+        sc = run.memo.get(key)
+        if sc is None:
+            sc = run.memo[key] = elewbatch.ElewScreen(self, run, init)
+        if sc.hazard or sc.suspect.all():
+            return run_batched(run, np.ones(len(run), bool), None, single)
+
+        def batch(part):
+            elewbatch.execute(self, sc, part.offset, part.offset + len(part), init, counters)
+
+        run_batched(run, sc.suspect, batch, single)
 
     def execute(self, ins: Instr, registers: dict, counters) -> None:
         """Read both inputs, run :func:`eltwise_tile`, write the output pixels."""

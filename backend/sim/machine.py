@@ -23,11 +23,14 @@ and requires every FIFO to be empty.
 Speed (docs/simulator.md, "How the machine runs a stream fast"): the program is decoded once
 into columns (:class:`~.table.Table`), its order computed from the tokens alone
 (:func:`~.schedule.schedule`), and the order executed in runs of one mnemonic, by an engine's
-``execute_batch`` where it has one (LOAD, SAVE, CONV), else instruction by instruction.
+``execute_batch`` where it has one (LOAD, SAVE, CONV, ELEW, ALU), else instruction by
+instruction. :meth:`Machine.plan` does the decoding and scheduling once, as a :class:`Plan`
+that :meth:`Machine.run` runs again on any machine of the target (a batch of images).
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import Mapping, Sequence
 
@@ -129,6 +132,37 @@ class Counters:
                 f"{io(d['saved'])} bytes; tokens: {self.tokens_passed}")
 
 
+@attrs.define(eq=False)
+class Plan:
+    """A program decoded, checked and scheduled for machines of one target
+    (:meth:`Machine.plan`): its :class:`~.table.Table`, each instruction's ``queue``, the
+    ``order`` they run in (short of the queued ones: a deadlock), the FIFO counts left and
+    the tokens ``passed`` per FIFO, and the runs of one mnemonic the machine hands its engines
+    (made once: an engine may keep what it works out about a run on it, as long as that
+    depends on the instructions' fields alone)."""
+
+    target: str
+    seed: int | None
+    table: Table
+    queue: np.ndarray
+    order: np.ndarray
+    fifo: np.ndarray
+    passed: np.ndarray
+    _runs: list | None = None
+
+    def runs(self) -> list:
+        """``(spec, Run)`` per stretch of the order of one mnemonic, in order."""
+        if self._runs is None:
+            kind = self.table.kind[self.order]
+            cuts = np.flatnonzero(np.diff(kind)) + 1
+            bounds = [0, *cuts.tolist(), len(self.order)] if len(self.order) else [0]
+            self._runs = []
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                spec = self.table.specs[int(kind[lo])]
+                self._runs.append((spec, Run(self.table, spec.mnemonic, self.order[lo:hi])))
+        return self._runs
+
+
 class TokenFifo:
     """The dependency-token FIFO from queue ``src`` to queue ``dst`` (VTA's): tokens carry no
     data, so it is a count. ``passed`` counts every token ever pushed."""
@@ -226,8 +260,10 @@ def engine_factories() -> list:
 
 class Machine:
     """A DPU of ``target`` (a :class:`~xir.backend.targets.Target` or a name): its bank groups
-    (``banks``), its DDR (``ddr``: ``ddr`` bytes, or a size in bytes), its queues, token FIFOs
-    and engines. Banks and DDR keep their contents from one :meth:`run` to the next."""
+    (``banks``), its DDR (``ddr``: a copy of ``ddr``, bytes or a uint8 array, or a size in
+    bytes), its queues, token FIFOs and engines. Banks and DDR keep their contents from one
+    :meth:`run` to the next (:meth:`reset` starts afresh).
+    ``times``: set it to a dict to have each run add the seconds spent per mnemonic."""
 
     def __init__(self, target, ddr=0):
         if isinstance(target, str):
@@ -235,12 +271,25 @@ class Machine:
 
             target = load_target(target)
         self.target = target
+        self.times: dict | None = None
         self.banks = BankMap(target)
         self.ddr = DdrMemory(ddr)
         self.engines = {e.mnemonic: e for e in (LoadEngine(self.banks, self.ddr),
                                                 SaveEngine(self.banks, self.ddr))}
         self.engines.update({e.mnemonic: e for factory in engine_factories()
                              for e in factory(self.banks)})
+
+    def reset(self, ddr=0) -> None:
+        """The machine as a new one whose DDR starts as ``ddr`` (bytes, a uint8 array or a size):
+        banks zero, no CONVINIT (or ALUINIT, POOLINIT, ELEWINIT) seen; what the engines keep
+        that depends on the target alone, or is checked against the banks before each use
+        (the conv engine's weight matrices), stays, so that a batch of runs pays for it once."""
+        self.banks.reset()
+        self.ddr.data = DdrMemory(ddr).data
+        for engine in self.engines.values():
+            state = getattr(engine, "state", None)
+            if state is not None:
+                state.init = None
 
     def bank(self, name: str):
         """The :class:`~.memory.BankGroupMemory` of the group called ``name``."""
@@ -304,27 +353,46 @@ class Machine:
             self._check_instruction(table.instr(n), int(ends[0]))
         return queue, dpdon, dpdby
 
+    def plan(self, program, seed: int | None = None) -> "Plan":
+        """``program`` (as :meth:`run` takes it) made ready to run: decoded, checked and
+        scheduled once (``seed`` as :meth:`run`'s). Pass the :class:`Plan` to :meth:`run` of
+        any machine of the same target to run it again without decoding or scheduling (a
+        batch of images). XirError on what the dispatcher rejects (see :meth:`dispatch`)."""
+        self._check_target(program)
+        table = Table.of(program)
+        queue, dpdon, dpdby = self._check_table(table)
+        order, fifo, passed = schedule(queue, dpdon, dpdby, seed)
+        return Plan(self.target.name, seed, table, queue, order, fifo, passed)
+
     def run(self, program, registers=None, seed: int | None = None,
             regions: Mapping[int, str] | None = None) -> Counters:
-        """Run ``program`` (a ``dpuisa.program``, its ops, or encoded bytes or words) to its END
-        and return its :class:`Counters`. ``registers``: the DDR base registers, ``{reg_id:
-        byte address}`` or a sequence (by convention reg 0 CONST, reg 1 DATA, named by
-        ``regions``). ``seed``: None runs the ready head earliest in the program each step;
-        an integer picks a ready queue at random (seeded). XirError on a fault (naming the
-        instruction, its word and the field), on a deadlock, or on tokens left at END.
+        """Run ``program`` (a ``dpuisa.program``, its ops, encoded bytes or words, or a
+        :class:`Plan` of :meth:`plan`) to its END and return its :class:`Counters`.
+        ``registers``: the DDR base registers, ``{reg_id: byte address}`` or a sequence (by
+        convention reg 0 CONST, reg 1 DATA, named by ``regions``). ``seed``: None runs the
+        ready head earliest in the program each step; an integer picks a ready queue at random
+        (seeded); a plan carries its own (``seed`` must then be None or the plan's). XirError on
+        a fault (naming the instruction, its word and the field), on a deadlock, or on tokens
+        left at END.
 
         The order comes from the tokens alone (:func:`.schedule.schedule`); it is executed in
         runs of consecutive instructions of one mnemonic, by an engine's ``execute_batch``
         where it has one, else instruction by instruction (docs/simulator.md)."""
-        self._check_target(program)
+        if isinstance(program, Plan):
+            plan = program
+            if plan.target != self.target.name:
+                raise XirError(f"the plan is for {plan.target}, the machine is "
+                               f"{self.target.name}")
+            if seed is not None and seed != plan.seed:
+                raise XirError(f"the plan was scheduled with seed {plan.seed}, not {seed}")
+        else:
+            plan = self.plan(program, seed)
         regs = _registers(registers)
         counters = Counters()
         if regions is not None:
             counters.regions = dict(regions)
-        table = Table.of(program)
-        queue, dpdon, dpdby = self._check_table(table)
-        order, fifo, passed = schedule(queue, dpdon, dpdby, seed)
-        self._execute(table, order, queue, regs, counters)
+        table, queue, order, fifo = plan.table, plan.queue, plan.order, plan.fifo
+        self._execute(plan, regs, counters)
         if len(order) < int((queue >= 0).sum()):
             raise self._stuck(table, order, queue, fifo)
         left = [f"{_pair(s, d)} {fifo[i, j]}" for i, s in enumerate(QUEUES)
@@ -335,24 +403,23 @@ class Machine:
         for i, s in enumerate(QUEUES):
             for j, d in enumerate(QUEUES):
                 if s != d:
-                    counters.tokens[_pair(s, d)] = int(passed[i, j])
+                    counters.tokens[_pair(s, d)] = int(plan.passed[i, j])
         return counters
 
-    def _execute(self, table: Table, order: np.ndarray, queue: np.ndarray, regs: dict,
-                 counters: Counters) -> None:
-        kind = table.kind[order]
-        cuts = np.flatnonzero(np.diff(kind)) + 1
-        bounds = [0, *cuts.tolist(), len(order)]
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            spec = table.specs[int(kind[lo])]
+    def _execute(self, plan: "Plan", regs: dict, counters: Counters) -> None:
+        times = self.times
+        for spec, run in plan.runs():
+            start = time.perf_counter() if times is not None else 0.0
             engine = self.engines[spec.mnemonic]
             batch = getattr(engine, "execute_batch", None)
             if batch is not None:
-                batch(Run(table, spec.mnemonic, order[lo:hi]), regs, counters)
+                batch(run, regs, counters)
             else:
-                for n in order[lo:hi].tolist():
-                    engine.execute(table.instr(n), regs, counters)
-            counters.instructions[spec.queue] += hi - lo
+                for n in run.indices.tolist():
+                    engine.execute(plan.table.instr(n), regs, counters)
+            counters.instructions[spec.queue] += len(run)
+            if times is not None:
+                times[spec.mnemonic] = times.get(spec.mnemonic, 0.0) + time.perf_counter() - start
 
     def _stuck(self, table: Table, order: np.ndarray, queue: np.ndarray,
                fifo: np.ndarray) -> XirError:
@@ -396,7 +463,7 @@ def simulate(program, target, ddr, registers=None, seed: int | None = None):
 def warm_up(target: str = "DPUCZDX8G_ISA1_B4096") -> None:
     """Compile (or load from Numba's cache) every kernel a run uses: the engines', the
     decoder's, the schedule's and the batch kernels', on a tiny program (LOAD, CONVINIT,
-    CONVs, SAVE)."""
+    CONVs, ELEWINIT, ELEW, SAVE)."""
     from xir.dialects.dpuisa import encode, make_instruction, make_program
 
     from . import engines
@@ -419,6 +486,9 @@ def warm_up(target: str = "DPUCZDX8G_ISA1_B4096") -> None:
         make_instruction("CONV", bank_id_in=0, bank_id_out=8, bank_addr_out=1, length=2,
                          bank_id_weights=16, channel_group=1, bank_id_bias=33,
                          bank_addr_bias=1),
+        make_instruction("ELEWINIT", jump_read_0=1, jump_read_1=1, jump_write=1),
+        make_instruction("ELEW", bank_id_out=8, bank_id_in_0=0, bank_id_in_1=0, length=2,
+                         channel_group=1),
         make_instruction("SAVE", bank_id=8, length=2, channel=16, jump_read=1, jump_write=16,
                          reg_id=0, ddr_addr=64),
         make_instruction("END")])

@@ -23,12 +23,16 @@ from xir.dialects.dpuisa import isa
 @attrs.frozen
 class Instr:
     """One instruction of a program as the machine runs it: its ``index`` in the stream, the
-    ``word`` it starts at, its table ``spec`` and its field ``values``."""
+    ``word`` it starts at, its table ``spec`` and its field ``values``; ``memo`` what engines
+    derive from the fields alone (see :func:`~.compute.ring_slots`)."""
 
     index: int
     word: int
     spec: isa.Instruction
     values: Mapping[str, int] = attrs.field(eq=False)
+    # what engines work out from the fields alone (bank addresses), kept with a machine.Plan's
+    # table so that later images of a batch skip it
+    memo: dict = attrs.field(factory=dict, eq=False, repr=False)
 
     @property
     def mnemonic(self) -> str:
@@ -117,11 +121,14 @@ class BankGroupMemory:
 
 
 class DdrMemory:
-    """The DDR as one byte array (``data``, numpy uint8), addressed from 0."""
+    """The DDR as one byte array (``data``, numpy uint8), addressed from 0: a copy of the bytes
+    or uint8 array given, or zeros of the size given."""
 
     def __init__(self, size_or_bytes):
         if isinstance(size_or_bytes, (int, np.integer)):
             self.data = np.zeros(int(size_or_bytes), np.uint8)
+        elif isinstance(size_or_bytes, np.ndarray):
+            self.data = np.array(size_or_bytes.reshape(-1).view(np.uint8))  # a copy
         else:
             self.data = np.frombuffer(bytes(size_or_bytes), np.uint8).copy()
 

@@ -141,6 +141,8 @@ class Run:
         self.spec = isa.BY_MNEMONIC[mnemonic]
         self.offset = 0  # where it starts in the run it is a part of
         self._cache: dict[str, np.ndarray] = {}
+        # what an engine works out from the run's fields alone (kept with a machine.Plan)
+        self.memo: dict = {}
 
     def __len__(self) -> int:
         return len(self.indices)
