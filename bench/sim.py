@@ -40,7 +40,6 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -52,7 +51,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
 
-from engines import RESNET50_CONVS, ort_conv  # noqa: E402
+from engines import RESNET50_CONVS, best_times, ort_conv  # noqa: E402
 from test_codegen_conv import conv_lines, ddr_image, module_text, the_func, ttype  # noqa: E402
 
 TARGET = "DPUCZDX8G_ISA1_B4096"
@@ -104,16 +103,8 @@ def conv_layers(rng, shapes):
 
 def medians(fns, runs: int) -> list[float]:
     """The median wall time of each of ``fns`` over ``runs`` rounds after one warm-up call
-    each; a round calls each once, so that all see the same machine load."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
-    for _ in range(runs):
-        for fn, ts in zip(fns, times):
-            t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
-    return [statistics.median(ts) for ts in times]
+    each (bench/engines.py's rounds; a round calls each once, so all see the same load)."""
+    return best_times(fns, runs)[1]
 
 
 def compile_times() -> dict:

@@ -497,7 +497,12 @@ def test_a_conv_batch_equals_its_conv_instructions_one_by_one(seed):
     only), mix channel-group counts, and (odd seeds) write where later CONVs read: banks and
     counters equal to the per-instruction engine's."""
     rng = np.random.default_rng(seed)
-    prog = conv_run(rng, 40, hazard=bool(seed % 2))
+    assert_batched_equals_per_instruction(conv_run(rng, 40, hazard=bool(seed % 2)), seed)
+
+
+def assert_batched_equals_per_instruction(prog, seed: int) -> None:
+    """``prog`` run on random banks by the batched machine and by one running every
+    instruction alone: the same banks and counters (and some bank bytes written)."""
     results = []
     for m in (random_banks(Machine(B4096, 64), seed),
               per_instruction(random_banks(Machine(B4096, 64), seed))):

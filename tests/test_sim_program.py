@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_sim_machine import (ACT_CODES, B4096, message, nhwc_program, per_instruction, program,
-                              random_banks)
+from test_sim_machine import (ACT_CODES, B4096, assert_batched_equals_per_instruction, message,
+                              nhwc_program, per_instruction, program, random_banks)
 from xir.backend.compiler import compile_model
 from xir.backend.runner import ReferenceExecutor
 from xir.backend.sim.machine import Machine
@@ -118,14 +118,7 @@ def test_an_elew_batch_equals_its_elew_instructions_one_by_one(seed):
     """Runs of random ELEWs (odd seeds: outputs where later ELEWs read): banks and counters
     equal to the per-instruction engine's."""
     prog = elew_run(np.random.default_rng(seed), 30, hazard=bool(seed % 2))
-    results = []
-    for m in (random_banks(Machine(B4096, 64), seed),
-              per_instruction(random_banks(Machine(B4096, 64), seed))):
-        counters = m.run(prog, {})
-        results.append(([g.data.copy() for g in m.banks.groups.values()], counters.as_dict()))
-    (banks, counts), (ref_banks, ref_counts) = results
-    assert counts == ref_counts and counts["bank_written"]
-    assert all(np.array_equal(a, b) for a, b in zip(banks, ref_banks))
+    assert_batched_equals_per_instruction(prog, seed)
 
 
 def dwconv_run(rng, count: int, hazard: bool):

@@ -7,7 +7,7 @@ shift_factor. The other exec types are not simulated (docs/simulator.md)."""
 from __future__ import annotations
 
 from . import dwbatch
-from .compute import ConvEngine, ConvInitEngine, ConvState
+from .compute import ConvInitEngine, DepthwiseConvEngine, engine_pair
 from .datamove import BankMap
 from .memory import Instr
 from .pool import choice, pool_row
@@ -33,19 +33,12 @@ class AluInitEngine(ConvInitEngine):
         super().execute(ins, registers, counters)
 
 
-class AluEngine(ConvEngine):
+class AluEngine(DepthwiseConvEngine):
     """ALU: ``length`` output pixels × ``channel_group`` · CP channels of the operation
     ALUINIT set: a depthwise convolution, or a max or average pooling (its weight and bias
     fields unread)."""
 
     mnemonic = "ALU"
-    depthwise = True
-
-    def parallel(self) -> tuple[int, int]:
-        """(CP, CP): a channel group in and out."""
-        cp = self.engine.channel_parallel
-        return cp, cp
-
     def execute_batch(self, run, registers: dict, counters) -> None:
         """A run of ALUs: dwconv in batches once the run ran clean instruction by instruction
         (:mod:`.dwbatch`, the layout kept in ``run.memo``); pooling instruction by
@@ -81,9 +74,4 @@ class AluEngine(ConvEngine):
 def alu_engines(banks: BankMap) -> tuple:
     """The ALUINIT and ALU engines of one machine, sharing their state; none on a target
     without an ALU."""
-    if banks.target.alu is None:
-        return ()
-    state = ConvState()
-    init, alu = AluInitEngine(banks, state), AluEngine(banks, state)
-    init.engine = alu.engine = banks.target.alu
-    return init, alu
+    return engine_pair(banks, AluInitEngine, AluEngine, banks.target.alu)

@@ -268,7 +268,29 @@ class ConvEngine(_Compute):
             table[name] = table.get(name, 0) + n
 
 
+class DepthwiseConvEngine(ConvEngine):
+    """A channel-wise engine's depthwise convolution (the ALU's dwconv, ISA0's DPTWISE): the
+    conv engine's reader and fields, ``channel_group`` groups of CP channels in and out."""
+
+    depthwise = True
+
+    def parallel(self) -> tuple[int, int]:
+        """(CP, CP): a channel group in and out."""
+        cp = self.engine.channel_parallel
+        return cp, cp
+
+
+def engine_pair(banks: BankMap, init_class, compute_class, engine) -> tuple:
+    """An init engine and its compute engine for target engine ``engine`` (none when the
+    target lacks it), sharing one :class:`ConvState`."""
+    if engine is None:
+        return ()
+    state = ConvState()
+    init, compute = init_class(banks, state), compute_class(banks, state)
+    init.engine = compute.engine = engine
+    return init, compute
+
+
 def conv_engines(banks: BankMap) -> tuple:
     """The CONVINIT and CONV engines of one machine, sharing their state."""
-    state = ConvState()
-    return ConvInitEngine(banks, state), ConvEngine(banks, state)
+    return engine_pair(banks, ConvInitEngine, ConvEngine, banks.target.conv)

@@ -7,7 +7,7 @@ pixels × ``channel_group`` · CP channels with :func:`.engines.depthwise_conv_t
 
 from __future__ import annotations
 
-from .compute import ConvEngine, ConvInitEngine, ConvState
+from .compute import ConvInitEngine, DepthwiseConvEngine, engine_pair
 from .datamove import BankMap
 from .memory import Instr
 from .pool import choice
@@ -33,18 +33,11 @@ class DwInitEngine(ConvInitEngine):
         super().execute(Instr(ins.index, ins.word, ins.spec, values), registers, counters)
 
 
-class DptwiseEngine(ConvEngine):
+class DptwiseEngine(DepthwiseConvEngine):
     """DPTWISE: a depthwise convolution of ``length`` output pixels × ``channel_group`` · CP
     channels (the ALU's dwconv, on the dwconv engine)."""
 
     mnemonic = "DPTWISE"
-    depthwise = True
-
-    def parallel(self) -> tuple[int, int]:
-        """(CP, CP): a channel group in and out."""
-        cp = self.engine.channel_parallel
-        return cp, cp
-
     def execute(self, ins: Instr, registers: dict, counters) -> None:
         """Run the depthwise convolution (the conv engine's reader, depthwise)."""
         if self.state.init is None:
@@ -55,9 +48,4 @@ class DptwiseEngine(ConvEngine):
 def dwconv_engines(banks: BankMap) -> tuple:
     """The DWINIT and DPTWISE engines of one machine, sharing their state; none on a target
     without a dwconv engine."""
-    if banks.target.dwconv is None:
-        return ()
-    state = ConvState()
-    init, dw = DwInitEngine(banks, state), DptwiseEngine(banks, state)
-    init.engine = dw.engine = banks.target.dwconv
-    return init, dw
+    return engine_pair(banks, DwInitEngine, DptwiseEngine, banks.target.dwconv)
