@@ -90,12 +90,12 @@ def ort_conv(h, w, c, m, k, s, weight):
                                 providers=["CPUExecutionProvider"])
 
 
-def compile_times() -> dict:
-    """The engines' import and warm-up times in a fresh process with an empty cache (JIT
-    compile) and in a second one (cached load)."""
+def compile_times(probe: str = COMPILE_PROBE) -> dict:
+    """The import and warm-up times ``probe`` (a script printing them as JSON) measures in a
+    fresh process with an empty cache (JIT compile) and in a second one (cached load)."""
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        return {name: json.loads(subprocess.run([sys.executable, "-c", COMPILE_PROBE], env=env,
+        return {name: json.loads(subprocess.run([sys.executable, "-c", probe], env=env,
                                                 check=True, capture_output=True,
                                                 text=True).stdout)
                 for name in ("first (compile)", "second (cached)")}

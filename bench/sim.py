@@ -40,7 +40,6 @@ for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MK
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -51,7 +50,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests")]
 
-from engines import RESNET50_CONVS, best_times, ort_conv  # noqa: E402
+from engines import RESNET50_CONVS, best_times, compile_times, ort_conv  # noqa: E402
 from test_codegen_conv import conv_lines, ddr_image, module_text, the_func, ttype  # noqa: E402
 
 TARGET = "DPUCZDX8G_ISA1_B4096"
@@ -105,17 +104,6 @@ def medians(fns, runs: int) -> list[float]:
     """The median wall time of each of ``fns`` over ``runs`` rounds after one warm-up call
     each (bench/engines.py's rounds; a round calls each once, so all see the same load)."""
     return best_times(fns, runs)[1]
-
-
-def compile_times() -> dict:
-    """The simulator's import and warm-up times in a fresh process with an empty JIT cache
-    (compile) and in a second one (loaded from the cache)."""
-    with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        return {name: json.loads(subprocess.run([sys.executable, "-c", COMPILE_PROBE], env=env,
-                                                check=True, capture_output=True,
-                                                text=True).stdout)
-                for name in ("first (compile)", "second (cached)")}
 
 
 def compile_resnet(samples: int, path: str):
@@ -262,7 +250,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the numbers here")
     args = parser.parse_args(argv)
 
-    compile_ = {} if args.no_compile else compile_times()
+    compile_ = {} if args.no_compile else compile_times(COMPILE_PROBE)
     for name, t in compile_.items():
         print(f"simulator JIT, {name}: import {t['import']:.2f} s, warm_up {t['warm_up']:.2f} s")
     warm_up()
