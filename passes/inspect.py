@@ -102,6 +102,11 @@ class _Inspection:
         hint = self._order_hint(op)
         if hint and self.device[op] == DPU:
             notes.append(hint)
+        from .prune.sparse import sparsity_note
+
+        sparse = sparsity_note(op, R.node_name(op))
+        if sparse:
+            notes.append(sparse)
         return notes
 
     def _order_hint(self, op) -> str | None:

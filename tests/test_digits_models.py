@@ -31,7 +31,7 @@ def test_split():
 
 
 def test_both_models_are_recorded():
-    assert MODELS == ["digits_cnn", "digits_dwsep"]
+    assert MODELS == ["digits_cnn", "digits_dwsep", "digits_res"]
 
 
 def test_split_is_the_recorded_one(test_split):

@@ -1,10 +1,12 @@
-"""Train the two small digits CNNs that xir's quantization is measured on, and export them to ONNX.
+"""Train the small digits CNNs that xir's quantization and pruning are measured on, and export them
+to ONNX.
 
 Needs PyTorch and scikit-learn, which xir itself does not: they are only for running this script
 (``pip install torch==2.13.0 scikit-learn``). The files it writes are committed next to it, so the
 tests and benchmarks that read them need neither.
 
-    python examples/digits/train.py
+    python examples/digits/train.py              # every model
+    python examples/digits/train.py digits_res   # only the named models
 
 Writes, next to this file:
 
@@ -13,7 +15,11 @@ Writes, next to this file:
   ``y_train``/``y_test`` as int64 labels;
 - ``digits_cnn.onnx``: conv+BN+ReLU blocks, a max pool, global average pooling and a dense head;
 - ``digits_dwsep.onnx``: its depthwise-separable variant;
+- ``digits_res.onnx``: a wider CNN with two residual blocks (the pruning benchmark's model);
 - ``results.json``: float test accuracy of each model (PyTorch and onnxruntime), seed, versions.
+
+Naming models trains only those: ``digits.npz`` is then read (and checked against the split)
+rather than rewritten, and ``results.json`` keeps the other models' entries.
 
 The ONNX graphs are built with ``onnx.helper`` from the trained weights rather than with
 ``torch.onnx``, whose exporter wants packages of its own. Training is seeded, single-threaded and
@@ -23,6 +29,7 @@ uses deterministic algorithms, so a rerun on the same machine and versions write
 from __future__ import annotations
 
 import json
+import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -55,6 +62,8 @@ DWSEP = (("conv", 16, 3, False),
          ("conv", 32, 3, True), ("conv", 64, 1, False),
          ("conv", 64, 3, True), ("conv", 64, 1, False))
 MODELS = {"digits_cnn": CNN, "digits_dwsep": DWSEP}
+RES_WIDTHS = (32, 64)  # digits_res: channels of its two stages (8x8, then 4x4 after the pool)
+ALL_MODELS = (*MODELS, "digits_res")
 
 
 def split_digits() -> dict[str, np.ndarray]:
@@ -95,6 +104,73 @@ def build_model(plan) -> nn.Sequential:
     layers["flatten"] = nn.Flatten()
     layers["fc"] = nn.Linear(channels, 10)
     return nn.Sequential(layers)
+
+
+class GraphNet(nn.Module):
+    """A torch model run as a list of ``(name, inputs)`` steps: each step is the named module
+    applied to one earlier output, or (a name starting with ``add``) the sum of two. The ONNX
+    export follows the same list, so the graph is written once."""
+
+    def __init__(self, layers: OrderedDict, steps: list):
+        super().__init__()
+        self.layers = nn.ModuleDict(layers)
+        self.steps = steps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = {"input": x}
+        for name, inputs in self.steps:
+            if name.startswith("add"):
+                values[name] = values[inputs[0]] + values[inputs[1]]
+            else:
+                values[name] = self.layers[name](values[inputs[0]])
+        return values[self.steps[-1][0]]
+
+
+def build_residual(widths=RES_WIDTHS) -> GraphNet:
+    """digits_res: a conv+BN+ReLU stem, a residual block (conv-BN-ReLU-conv-BN, plus the block's
+    input, then ReLU), a 2x2 max pool, a conv+BN+ReLU widening to the second stage, a second
+    residual block, global average pooling and a dense head."""
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    steps, channels, last, n = [], 1, "input", 0
+
+    def conv_bn(out: int, relu: bool) -> None:
+        nonlocal channels, last, n
+        n += 1
+        layers[f"conv{n}"] = nn.Conv2d(channels, out, 3, padding=1, bias=False)
+        layers[f"bn{n}"] = nn.BatchNorm2d(out, eps=BN_EPS)
+        steps.extend([(f"conv{n}", [last]), (f"bn{n}", [f"conv{n}"])])
+        channels, last = out, f"bn{n}"
+        if relu:
+            relu_step(n)
+
+    def relu_step(k: int) -> None:
+        nonlocal last
+        layers[f"relu{k}"] = nn.ReLU()
+        steps.append((f"relu{k}", [last]))
+        last = f"relu{k}"
+
+    def block(k: int) -> None:
+        nonlocal last
+        skip = last
+        conv_bn(channels, relu=True)
+        conv_bn(channels, relu=False)
+        steps.append((f"add{k}", [last, skip]))
+        last = f"add{k}"
+        relu_step(n)
+
+    conv_bn(widths[0], relu=True)
+    block(1)
+    layers["pool1"] = nn.MaxPool2d(2)
+    steps.append(("pool1", [last]))
+    last = "pool1"
+    conv_bn(widths[1], relu=True)
+    block(2)
+    for name, module in (("gap", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()),
+                         ("fc", nn.Linear(channels, 10))):
+        layers[name] = module
+        steps.append((name, [last]))
+        last = name
+    return GraphNet(layers, steps)
 
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -150,18 +226,28 @@ def export_layer(name: str, module: nn.Module, source: str, out: str):
     raise TypeError(f"no ONNX export for {type(module).__name__}")
 
 
-def export_onnx(model: nn.Sequential, graph_name: str) -> onnx.ModelProto:
+def export_onnx(model: nn.Module, graph_name: str) -> onnx.ModelProto:
     """The trained model as an opset-17 ONNX graph: input "input" (N, 1, 8, 8), output "logits"
-    (N, 10), one node per torch module, each node's output named after the node."""
+    (N, 10), one node per torch module (or residual add), each node's output named after the
+    node."""
     nodes, initializers = [], []
-    source = "input"
-    children = list(model.named_children())
-    for i, (name, module) in enumerate(children):
-        out = "logits" if i == len(children) - 1 else name
-        node, weights = export_layer(name, module, source, out)
+    if isinstance(model, GraphNet):
+        steps = [(name, inputs, None if name.startswith("add") else model.layers[name])
+                 for name, inputs in model.steps]
+    else:
+        names = ["input", *(name for name, _ in model.named_children())]
+        steps = [(name, [names[i]], module)
+                 for i, (name, module) in enumerate(model.named_children())]
+    renamed = {"input": "input", steps[-1][0]: "logits"}
+    for name, inputs, module in steps:
+        sources = [renamed.get(i, i) for i in inputs]
+        out = renamed.get(name, name)
+        if module is None:
+            node, weights = helper.make_node("Add", sources, [out], name=name), []
+        else:
+            node, weights = export_layer(name, module, sources[0], out)
         nodes.append(node)
         initializers += weights
-        source = out
     graph = helper.make_graph(
         nodes, graph_name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 8, 8])],
@@ -183,11 +269,11 @@ def ort_logits(proto: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     return session.run(["logits"], {"input": x})[0]
 
 
-def fit_and_export(name: str, plan, data: dict[str, np.ndarray]) -> dict:
+def fit_and_export(name: str, data: dict[str, np.ndarray]) -> dict:
     """Train one model, export it, check onnxruntime against torch, write the ONNX file, and
     return its accuracy record."""
     torch.manual_seed(SEED)
-    model = build_model(plan)
+    model = build_model(MODELS[name]) if name in MODELS else build_residual()
     train(model, torch.from_numpy(to_float(data["x_train"])), torch.from_numpy(data["y_train"]))
     x_test = to_float(data["x_test"])
     with torch.no_grad():
@@ -209,11 +295,26 @@ def fit_and_export(name: str, plan, data: dict[str, np.ndarray]) -> dict:
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def main() -> None:
-    """Split the data, train and export both models, write digits.npz and results.json."""
+def main(names: list[str]) -> None:
+    """Split the data, train and export the named models (all by default), write digits.npz
+    (when training all) and results.json."""
+    unknown = sorted(set(names) - set(ALL_MODELS))
+    if unknown:
+        raise SystemExit(f"unknown model '{unknown[0]}' (known: {', '.join(ALL_MODELS)})")
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     data = split_digits()
+    if names:
+        committed = np.load(HERE / "digits.npz")
+        if any(not np.array_equal(committed[k], v) for k, v in data.items()):
+            raise SystemExit("digits.npz is not this split: run without model names")
+        results = json.loads((HERE / "results.json").read_text())
+        for name in ALL_MODELS:
+            if name in names:
+                results["models"][name] = fit_and_export(name, data)
+        results["models"] = {n: results["models"][n] for n in ALL_MODELS if n in results["models"]}
+        (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        return
     np.savez_compressed(HERE / "digits.npz", **data)
     results = {
         "seed": SEED,
@@ -223,7 +324,7 @@ def main() -> None:
         "training": {"optimizer": "AdamW", "learning_rate": LEARNING_RATE,
                      "weight_decay": WEIGHT_DECAY, "schedule": "cosine", "epochs": EPOCHS,
                      "batch": BATCH},
-        "models": {name: fit_and_export(name, plan, data) for name, plan in MODELS.items()},
+        "models": {name: fit_and_export(name, data) for name in ALL_MODELS},
         "versions": {"torch": torch.__version__, "scikit-learn": sklearn.__version__,
                      "numpy": np.__version__, "onnx": onnx.__version__,
                      "onnxruntime": ort.__version__},
@@ -232,4 +333,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
