@@ -318,7 +318,8 @@ def test_xir_help_lists_only_existing_commands():
     code, out, _ = run(["--help"], tool=xir_main.main)
     assert code == 0
     listed = [l.split()[0] for l in out[out.index("commands:"):].splitlines()[1:] if l.startswith("  ")]
-    assert listed == list(xir_main.SUBCOMMANDS) == ["opt", "import", "export", "run", "quantize", "compile", "profile", "inspect",
+    assert listed == list(xir_main.SUBCOMMANDS) == ["opt", "import", "export", "run", "quantize", "compile", "profile", "prune",
+                                                "inspect",
                                                 "targets", "version"]
 
 

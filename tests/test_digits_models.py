@@ -30,7 +30,7 @@ def test_split():
     return data["x_test"].astype(np.float32) / PIXEL_MAX, data["y_test"]
 
 
-def test_both_models_are_recorded():
+def test_the_three_models_are_recorded():
     assert MODELS == ["digits_cnn", "digits_dwsep", "digits_res"]
 
 

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "quantize": ("xir.tools.quantize_cmd:main", "quantize a float model to INT8 with power-of-two scales on calibration data"),
     "compile": ("xir.tools.compile_cmd:main", "compile a float model for a DPU target into an .xmodel (quantize, fuse, partition)"),
     "profile": ("xir.tools.profile_cmd:main", "estimate cycles, latency and MAC utilization of a compiled .xmodel per layer"),
+    "prune": ("xir.tools.prune_cmd:main", "prune a float model's channels to a share of its MACs, recovering accuracy without training"),
     "inspect": ("xir.tools.inspect_cmd:main", "show which layers of a model run on a DPU target, which on the CPU, and why"),
     "targets": ("xir.tools.targets_cmd:main", "list the known DPU targets, or describe one"),
     "version": ("xir.tools.main:version", "print the version of xir"),
