@@ -19,6 +19,7 @@ from xir import types as T
 from xir.diagnostics import XirError
 
 from . import fixpoint
+from .progress import Progress
 
 MIN_SAMPLES = 100  # fewer calibration samples than this earns a warning
 SAMPLE_SIZE = 1 << 16  # values kept per tensor for percentiles
@@ -161,7 +162,7 @@ def calibrate(func, data: dict, batch_size: int = 32, progress: bool = False,
 
     batches, count = calibration_batches(func, data, batch_size, source)
     calibration = Calibration(func, methods=methods)
-    bar = _Progress(progress, len(batches))
+    bar = Progress(progress, len(batches), "calibrating", terminal_only=False)
     for batch in batches:
         calibration.observe_inputs(list(batch.values()))
         run_function(func, batch, observe=calibration.observe)
@@ -169,25 +170,3 @@ def calibrate(func, data: dict, batch_size: int = 32, progress: bool = False,
         bar.advance()
     bar.close()
     return calibration
-
-
-class _Progress:
-    """A rich progress bar on standard error (or nothing, when ``enabled`` is false)."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.bar = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import Progress
-
-            self.bar = Progress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("calibrating", total=total)
-
-    def advance(self) -> None:
-        if self.bar is not None:
-            self.bar.advance(self.task)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()

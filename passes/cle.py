@@ -95,22 +95,24 @@ def scale_channels(conv1: Operation, conv2: Operation, scale: np.ndarray) -> Non
     w1, w2 = _weights(conv1), _weights(conv2)
     shape2 = [1] * w2.ndim
     shape2[0 if _is_depthwise(conv2) else 1] = -1
-    _replace(conv1, 1, w1 / scale.reshape((-1,) + (1,) * (w1.ndim - 1)), "w")
+    replace_operand(conv1, 1, w1 / scale.reshape((-1,) + (1,) * (w1.ndim - 1)), "w")
     if len(conv1.operands) > 2:
         bias = constant_array(conv1.operands[2], np.float64)
-        _replace(conv1, 2, bias / scale, "b")
-    _replace(conv2, 1, w2 * scale.reshape(shape2), "w")
+        replace_operand(conv1, 2, bias / scale, "b")
+    replace_operand(conv2, 1, w2 * scale.reshape(shape2), "w")
 
 
-def _replace(conv: Operation, index: int, array: np.ndarray, suffix: str) -> None:
-    """Give operand ``index`` of ``conv`` a new constant holding ``array``."""
-    module = module_of(conv)
-    old = producer(conv.operands[index])
-    attr = constant_attr(module, array.astype(np.float32), f"{node_name(conv)}_{suffix}")
+def replace_operand(op: Operation, index: int, array: np.ndarray, suffix: str) -> None:
+    """Give operand ``index`` of ``op`` a new ``graph.constant`` holding ``array`` (as float32),
+    located like the constant it replaces and named ``<layer>_<suffix>``; the old constant goes
+    (with its resource) once nothing else uses it."""
+    module = module_of(op)
+    old = producer(op.operands[index])
+    attr = constant_attr(module, array.astype(np.float32), f"{node_name(op)}_{suffix}")
     new = Operation.create("graph.constant", (), [attr.type], attributes={"value": attr},
                            location=old.location)
-    conv.parent.insert_before(new, conv)
-    conv.set_operand(index, new.results[0])
+    op.parent.insert_before(new, op)
+    op.set_operand(index, new.results[0])
     if not old.results[0].uses:
         value = old.attributes.get("value")
         old.erase()

@@ -162,8 +162,8 @@ def _layer_problem(op, x: np.ndarray, target: np.ndarray):
     (G, M/G, K/G + 1) and the float targets (G, M/G, N·P) of ``op`` on input ``x`` (int8)."""
     p, shape = op.param, op.operands[1].type.shape
     group = p["group"] if op.name == "quant.conv2d" else 1
-    chosen = _pixels(x.shape[0], target[0, 0].size, int(np.prod(shape[1:])))
-    columns = np.ldexp(_columns(op, x, chosen, group), -(p["input_fp"] + p["weight_fp"]))
+    chosen = fit_pixels(x.shape[0], target[0, 0].size, int(np.prod(shape[1:])))
+    columns = np.ldexp(input_columns(op, x, chosen, group), -(p["input_fp"] + p["weight_fp"]))
     ones = np.full(columns[:, :1].shape, 2.0 ** -p["bias_fp"])
     weights = constant_array(op.operands[1], np.float64).reshape(group, shape[0] // group, -1)
     bias = constant_array(op.operands[2], np.float64).reshape(group, -1, 1)
@@ -172,7 +172,7 @@ def _layer_problem(op, x: np.ndarray, target: np.ndarray):
             target.transpose(1, 2, 0, 3).reshape(group, shape[0] // group, -1))
 
 
-def _pixels(samples: int, pixels: int, k: int) -> np.ndarray:
+def fit_pixels(samples: int, pixels: int, k: int) -> np.ndarray:
     """The output pixels (flat indices, the same in every sample) a layer is tuned on: at most
     :data:`MAX_COLUMNS` over all samples and :data:`MAX_ELEMENTS` column entries, a seeded
     choice when that is not all of them."""
@@ -182,8 +182,10 @@ def _pixels(samples: int, pixels: int, k: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(pixels, keep, replace=False))
 
 
-def _columns(op, x: np.ndarray, chosen: np.ndarray, group: int) -> np.ndarray:
-    """Input columns (G, K/G, N·P) of the op's product at output pixels ``chosen``, float64."""
+def input_columns(op, x: np.ndarray, chosen: np.ndarray, group: int) -> np.ndarray:
+    """Input columns (G, K/G, N·P) of the op's product at output pixels ``chosen``, float64: the
+    im2col of a convolution's input ``x`` (N, C, H, W) in ``group`` groups, or a dense layer's
+    input transposed (``chosen`` unused)."""
     if op.name == "quant.dense":
         return x.astype(np.float64).T[None]
     p = op.param

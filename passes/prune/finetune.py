@@ -27,7 +27,7 @@ from xir.diagnostics import XirError
 from xir.dialects.graph.constants import constant_attr, identifier, module_of
 from xir.ir import Operation
 
-from ..cle import _replace as replace_operand
+from ..cle import replace_operand
 from ..dpu_rules import constant_array
 
 Hook = Callable[[object], dict]

@@ -228,7 +228,7 @@ def _group(name: str, channels: int, records, reason: str) -> ChannelGroup:
                for role in ROLES}
     macs = 0
     for u in records:
-        total = _channel_extent(u)
+        total = channel_extent(u)
         share = channels * u.block / total if total else 0
         macs += op_macs(u.op) * (1 if u.role == "producer" else share)
     slices = tuple(ChannelSlice(node_name(u.op), u.role, u.offset, u.block) for u in records)
@@ -236,7 +236,7 @@ def _group(name: str, channels: int, records, reason: str) -> ChannelGroup:
                         not reason, reason, by_role["member"], slices)
 
 
-def _channel_extent(use: Use) -> int:
+def channel_extent(use: Use) -> int:
     """The size of the axis a use's channels sit in (the layer's input channels or features)."""
     op = use.op
     if use.role == "member" or op.name == CONVOLUTION:

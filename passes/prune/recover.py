@@ -33,7 +33,7 @@ from xir.diagnostics import XirError
 from xir.symbols import entry_function
 
 from ..dpu_rules import constant_array, node_name
-from ..fast_finetune import _columns, _pixels
+from ..fast_finetune import fit_pixels, input_columns
 from .finetune import set_constant
 from .groups import trace
 from .transform import input_axis, output_axis
@@ -170,14 +170,14 @@ def reconstruct(original, pruned, removed: dict, data, layers=None,
 
 
 def _chosen_pixels(op, removed_in: np.ndarray, samples: int):
-    """The output pixels a convolution is fitted on (see ``fast_finetune._pixels``: a seeded
-    sample when there are many), the same for the zeroed and the removed model; None for a
-    dense layer."""
+    """The output pixels a convolution is fitted on (see
+    :func:`~xir.passes.fast_finetune.fit_pixels`: a seeded sample when there are many), the same
+    for the zeroed and the removed model; None for a dense layer."""
     if op.name != "graph.conv2d":
         return None
     _, channels, kh, kw = op.operands[1].type.shape
     k = (channels - len(np.unique(removed_in))) * kh * kw
-    return _pixels(samples, int(np.prod(op.results[0].type.shape[2:])), k)
+    return fit_pixels(samples, int(np.prod(op.results[0].type.shape[2:])), k)
 
 
 def _at_pixels(y: np.ndarray, chosen) -> np.ndarray:
@@ -244,7 +244,7 @@ def _problem(op, operand_sets, target, chosen, kept_in, bias: bool):
     if chosen is None:
         columns = x.astype(np.float64).T
     else:
-        columns = _columns(op, x, chosen, 1)[0]
+        columns = input_columns(op, x, chosen, 1)[0]
 
     def flat(y):  # (N, M, P) or (N, M) -> (M, N·P), the columns' order
         return np.moveaxis(y, 1, 0).reshape(y.shape[1], -1).astype(np.float64)

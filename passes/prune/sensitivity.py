@@ -10,6 +10,8 @@ reads to decide how far to prune each group.
 Groups are independent tasks: they run on local processes (``workers``), or on a Ray cluster
 (``ray_address``; Ray is the optional extra ``xir[ray]``). The table is cached beside the model as
 JSON and reused while the model, the data, the metric, the criterion and the ratio grid are the same.
+The evaluators that score the pruned models (:func:`onnx_evaluator`) are in
+:mod:`~xir.passes.prune.evaluate`; this module re-exports them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -25,6 +26,18 @@ import attrs
 import numpy as np
 
 from xir.diagnostics import XirError
+
+from ..progress import Progress
+from .evaluate import (OnnxEvaluator, evaluator_key, evaluator_name, load_metric, one_line_error,
+                       onnx_evaluator)
+
+__all__ = [
+    "DEFAULT_RATIOS", "FORMAT", "SensitivityTable", "MacLayer", "mac_layers", "cache_path",
+    "table_key", "load_cached", "save_table", "prunable_groups", "check_ratios",
+    "sensitivity_table", "evaluate_group",
+    # the evaluators, from .evaluate
+    "OnnxEvaluator", "onnx_evaluator", "load_metric", "evaluator_name", "evaluator_key",
+]
 
 DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 FORMAT = "xir-sensitivity-1"  # the cache file's "format": a file of another format is recomputed
@@ -127,7 +140,7 @@ class MacLayer:
 def mac_layers(module, names) -> tuple[MacLayer, ...]:
     """The :class:`MacLayer` of every layer with MACs that groups ``names`` touch: whose output
     channels they are (producers, depthwise members) or whose input channels they are among."""
-    from .groups import _channel_extent, trace
+    from .groups import channel_extent, trace
     from .macs import op_macs
 
     layers: dict = {}  # op -> [macs, scaled groups, input terms]
@@ -139,7 +152,7 @@ def mac_layers(module, names) -> tuple[MacLayer, ...]:
                 continue
             layer = layers.setdefault(use.op, [macs, [], []])
             if use.role == "consumer":
-                layer[2].append((name, use.block / _channel_extent(use)))
+                layer[2].append((name, use.block / channel_extent(use)))
             else:
                 layer[1].append(name)
     return tuple(MacLayer(m, tuple(scaled), tuple(ins)) for m, scaled, ins in layers.values())
@@ -359,31 +372,6 @@ def _pool_run(context, path: str, evaluate, plans, workers: int, bar) -> list[li
     return results
 
 
-class Progress:
-    """A rich progress bar on stderr, shown only when ``enabled`` and stderr is a terminal."""
-
-    def __init__(self, enabled: bool, total: int, description: str):
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import Progress as RichProgress
-
-            self.bar = RichProgress(console=Console(stderr=True), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(description, total=total)
-
-    def advance(self, steps: int = 1) -> None:
-        """Count ``steps`` more done."""
-        if self.bar is not None:
-            self.bar.advance(self.task, steps)
-
-    def close(self) -> None:
-        """Remove the bar."""
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
-
-
 def _ray_task(text: str, evaluate, name: str, removals):
     from xir.parser import parse
 
@@ -403,7 +391,7 @@ def _run_on_ray(address: str, text: str, evaluate, plans, bar) -> list[list[floa
             ray.init(address=address, log_to_driver=False)
         except Exception as e:  # ray raises ConnectionError, ValueError, RuntimeError...
             raise XirError(f"cannot connect to the Ray cluster at '{address}': "
-                           f"{_one_line(e)}") from None
+                           f"{one_line_error(e)}") from None
     task = ray.remote(num_cpus=1)(_ray_task)
     module_ref, evaluate_ref = ray.put(text), ray.put(evaluate)
     refs = [task.remote(module_ref, evaluate_ref, name, removals) for name, removals in plans]
@@ -417,174 +405,3 @@ def _run_on_ray(address: str, text: str, evaluate, plans, bar) -> list[list[floa
         bar.advance(len(plans[i][1]))
     return results
 
-
-# -- evaluating on data with onnxruntime ------------------------------------------------------------
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def evaluator_name(evaluate) -> str:
-    """The metric's name: an :class:`OnnxEvaluator`'s, else the callable's ``module:qualname``."""
-    name = getattr(evaluate, "name", None)
-    if isinstance(name, str):
-        return name
-    qualname = getattr(evaluate, "__qualname__", type(evaluate).__name__)
-    return f"{getattr(evaluate, '__module__', '?')}:{qualname}"
-
-
-def evaluator_key(evaluate) -> str:
-    """What identifies the evaluation for the cache: its ``cache_key`` attribute (an
-    :class:`OnnxEvaluator` hashes its data, labels and metric there), else only its name, so a
-    plain callable's cache is not invalidated when its data changes."""
-    key = getattr(evaluate, "cache_key", None)
-    return key if isinstance(key, str) else evaluator_name(evaluate)
-
-
-def load_metric(spec: str):
-    """The function ``"module:function"`` names (one-line XirError if it cannot be loaded)."""
-    import importlib
-
-    module_name, _, function_name = spec.partition(":")
-    if not module_name or not function_name:
-        raise XirError(f"metric '{spec}' is not of the form module:function")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:
-        raise XirError(f"cannot load metric '{spec}': {_one_line(e)}") from None
-    function = module
-    for part in function_name.split("."):
-        function = getattr(function, part, None)
-    if not callable(function):
-        raise XirError(f"cannot load metric '{spec}': module '{module_name}' has no function "
-                       f"'{function_name}'")
-    return function
-
-
-def _hash_arrays(h, arrays: dict) -> None:
-    for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
-        h.update(array.tobytes())
-
-
-class OnnxEvaluator:
-    """``evaluate(module) -> float``: export the module to ONNX, run it in onnxruntime (one thread)
-    on ``data`` and score the outputs: top-1 accuracy (a fraction) against ``labels``, or
-    ``metric(outputs, data)`` (outputs: the model's outputs in order, data: the whole mapping).
-
-    Picklable (a metric given as ``module:function`` is loaded again in each process), so it runs
-    on worker processes and Ray tasks.
-    """
-
-    def __init__(self, data: dict, labels=None, metric=None):
-        self.data = {name: np.asarray(array) for name, array in data.items()}
-        self.labels = None if labels is None else np.asarray(labels)
-        self.spec = metric if isinstance(metric, str) else None
-        self._metric = load_metric(metric) if isinstance(metric, str) else metric
-        if metric is None:
-            self.name = "accuracy"
-            if self.labels is None:
-                raise XirError("evaluation data has no labels: give labels, or a metric "
-                               "module:function")
-        else:
-            self.name = self.spec or evaluator_name(metric)
-        h = hashlib.sha256(self.name.encode())
-        _hash_arrays(h, self.data)
-        if self.labels is not None:
-            _hash_arrays(h, {"labels": self.labels})
-        self.cache_key = h.hexdigest()
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        if self.spec is not None:
-            state["_metric"] = None
-        return state
-
-    def __call__(self, module) -> float:
-        outputs = self.run(module)
-        if self._metric is None and self.spec is not None:
-            self._metric = load_metric(self.spec)
-        if self._metric is None:
-            return self.accuracy(outputs[0])
-        try:
-            value = float(self._metric(outputs, self.data))
-        except Exception as e:
-            raise XirError(f"metric '{self.name}' raised {_one_line(e)}") from None
-        if not np.isfinite(value):
-            raise XirError(f"metric '{self.name}' returned {value}, not a finite number")
-        return value
-
-    def accuracy(self, logits: np.ndarray) -> float:
-        """Top-1 accuracy of ``logits`` (samples on the first axis) against the labels (class
-        indices, or one-hot rows)."""
-        labels = self.labels
-        if labels.ndim > 1:  # one-hot rows
-            labels = labels.reshape(len(labels), -1).argmax(1)
-        if len(labels) != len(logits):
-            raise XirError(f"the labels have {len(labels)} entries but the data has "
-                           f"{len(logits)} samples")
-        return float(np.mean(logits.reshape(len(logits), -1).argmax(1) == labels))
-
-    def run(self, module) -> list[np.ndarray]:
-        """The outputs of ``module`` on the data, from onnxruntime with one thread."""
-        import onnxruntime as ort
-
-        from xir.frontends.onnx_export import export_onnx
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        session = ort.InferenceSession(export_onnx(module).SerializeToString(), options,
-                                       providers=["CPUExecutionProvider"])
-        feeds = self._feeds(session.get_inputs())
-        samples = len(next(iter(feeds.values())))
-        batch = session.get_inputs()[0].shape[0]
-        batch = batch if isinstance(batch, int) and batch > 0 else samples
-        try:
-            parts = [session.run(None, {k: v[i:i + batch] for k, v in feeds.items()})
-                     for i in range(0, samples, batch)]
-        except Exception as e:  # onnxruntime's errors: wrong dtype or shape of the data
-            raise XirError(f"cannot run the model on the evaluation data: {_one_line(e)}") from None
-        return [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]))]
-
-    def _feeds(self, inputs) -> dict:
-        if len(inputs) == 1 and len(self.data) == 1:
-            arrays = {inputs[0].name: next(iter(self.data.values()))}
-        else:
-            arrays = self.data
-        feeds = {}
-        for spec in inputs:
-            if spec.name not in arrays:
-                raise XirError(f"evaluation data has no array '{spec.name}' for the model's "
-                               f"input (it has: {', '.join(sorted(self.data))})")
-            array = arrays[spec.name]
-            if spec.type == "tensor(float)" and array.dtype.kind == "f":
-                array = array.astype(np.float32, copy=False)
-            feeds[spec.name] = array
-        return feeds
-
-
-def onnx_evaluator(data, labels=None, metric=None) -> OnnxEvaluator:
-    """An ``evaluate(module) -> float`` for :func:`sensitivity_table`: top-1 accuracy against
-    ``labels``, or a user ``metric(outputs, data) -> float`` (a callable, or ``"module:function"``).
-
-    ``data`` maps the model's input names to arrays (samples first; a single array feeds a
-    single-input model whatever its name), or is the path of such an ``.npz``; ``labels`` is an
-    array or the path of an ``.npy``. Errors (unreadable files, no labels and no metric, a metric
-    that cannot be loaded, or that raises) are one-line XirErrors.
-    """
-    from xir.files import read_npz
-
-    if isinstance(data, (str, os.PathLike)):
-        data = read_npz(str(data), "evaluation data")
-    if isinstance(labels, (str, os.PathLike)):
-        path = str(labels)
-        try:
-            labels = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise XirError(f"cannot read labels '{path}': {_one_line(e)}") from None
-        if not isinstance(labels, np.ndarray):
-            raise XirError(f"cannot read labels '{path}': not an .npy array")
-    return OnnxEvaluator(data, labels, metric)

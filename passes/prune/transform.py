@@ -27,7 +27,7 @@ from xir import attributes as A
 from xir.dialects.graph.base import get_ints, ints_attr
 from xir.diagnostics import XirError
 
-from ..cle import _replace as replace_operand
+from ..cle import replace_operand
 from ..dpu_rules import constant_array, is_constant, node_name
 from .groups import channel_axis, is_depthwise, trace
 
