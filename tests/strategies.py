@@ -412,6 +412,7 @@ class _ModuleBuilder:
         self.symbol_names = symbol_names(profile)
         self.dicts = {n: attr_dicts(profile, self.attrs, max_size=n) for n in (2, 3)}
         self.symbols: list = []  # (name, input types, result types) of the functions in scope
+        self.called: set = set()  # the names calls in the current module body have used
 
     # -- small draws (strategies are built once: building them costs more than drawing)
 
@@ -473,11 +474,12 @@ class _ModuleBuilder:
 
     def fill_module_body(self, block: Block, depth: int) -> None:
         outer_symbols = self.symbols  # a module's functions are callable inside it only
-        self.symbols = list(outer_symbols)
+        outer_called = self.called
+        self.symbols, self.called = list(outer_symbols), set()
         try:
             self._fill_module_body(block, depth)
         finally:
-            self.symbols = outer_symbols
+            self.symbols, self.called = outer_symbols, outer_called
 
     def _fill_module_body(self, block: Block, depth: int) -> None:
         visible: list = []
@@ -508,7 +510,9 @@ class _ModuleBuilder:
 
     def func(self, taken: set) -> FuncOp:
         name = self.draw(self.symbol_names)
-        while name in taken:
+        # a symbol table is unordered: a name an earlier call of this module already resolved
+        # to an outer function must not be redefined here, or that call would change callee
+        while name in taken or name in self.called:
             name += "_"
         taken.add(name)
         inputs = self.type_list(3)
@@ -615,6 +619,7 @@ class _ModuleBuilder:
         """A call of a function in scope whose argument types some visible values have (None
         if there is none): calls verify against their callee's signature."""
         name, inputs, results = self.pick(self.symbols)
+        self.called.add(name)
         operands = []
         for t in inputs:
             candidates = [v for v in visible if v.type == t]
