@@ -300,6 +300,21 @@ def test_ray_missing(digits, monkeypatch):
                           ray_address="auto", progress=False)
 
 
+def test_an_unreachable_ray_cluster_is_one_error_line(digits):
+    """No minutes of Ray's own retries: a port nobody listens on is refused at once."""
+    pytest.importorskip("ray")
+    import socket
+
+    _, module, data, labels = digits
+    with socket.socket() as probe:  # a free port, closed again: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(XirError, match=rf"^error: cannot connect to the Ray cluster at "
+                                       rf"'127\.0\.0\.1:{port}': connection refused$"):
+        sensitivity_table(module, find_groups(module), onnx_evaluator(data, labels), RATIOS,
+                          ray_address=f"127.0.0.1:{port}", progress=False)
+
+
 @pytest.mark.slow
 def test_ray_equals_serial(digits):
     ray = pytest.importorskip("ray")

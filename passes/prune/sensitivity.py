@@ -378,6 +378,23 @@ def _ray_task(text: str, evaluate, name: str, removals):
     return _remote_result(parse(text, "<pruned model>"), evaluate, name, removals)
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A one-line XirError when ``address`` names a host and port (``host:port`` or
+    ``ray://host:port``) that accepts no connection within ``timeout`` seconds: ``ray.init``
+    itself retries an unreachable head for minutes. ``auto``, ``local`` and other forms are
+    left to Ray."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        reason = e.strerror.lower() if e.strerror else type(e).__name__
+        raise XirError(f"cannot connect to the Ray cluster at '{address}': {reason}") from None
+
+
 def _run_on_ray(address: str, text: str, evaluate, plans, bar) -> list[list[float]]:
     """``plans`` as one Ray task per group on the cluster at ``address`` (joined if this process
     is not connected to one yet), the module's IR text and the evaluator put in its object store
@@ -387,6 +404,7 @@ def _run_on_ray(address: str, text: str, evaluate, plans, bar) -> list[list[floa
     except ImportError:
         raise XirError("--ray needs the ray package: pip install 'xir[ray]'") from None
     if not ray.is_initialized():
+        _check_reachable(address)
         try:
             ray.init(address=address, log_to_driver=False)
         except Exception as e:  # ray raises ConnectionError, ValueError, RuntimeError...
