@@ -147,6 +147,17 @@ def test_sparse_mode_reports_the_sparsity(work):
     assert "magnitude sparsity" in text and "30.0 %" in text and "gains no speed" in text
 
 
+def test_recovery_on_the_evaluation_data_is_a_warning(work, pruned):
+    """Without --calib, recovery fits on the data it is scored on: said once, on stderr."""
+    code, _, err = xir("prune", work / "res.onnx", "--data", work / "test.npz", "--labels",
+                       work / "labels.npy", "--macs", "0.5", "-o", work / "nocalib.onnx",
+                       "--ratios", GRID, "--workers", "1", "--recover", "bn")
+    assert code == 0
+    assert err == (f"{work / 'res.onnx'}: warning: recovery fits on the evaluation data, so the "
+                   f"metric after it is measured on the data it was fitted to: give --calib to "
+                   f"keep them apart\n")
+
+
 # -- user mistakes ----------------------------------------------------------------------------------
 
 

@@ -182,6 +182,12 @@ def _recovery(args, evaluate):
     from xir.passes.prune.recover import reconstruct, reestimate_bn
 
     calib = _calibration(args, evaluate) if args.recover != "none" else None
+    if calib is not None and not args.calib:
+        import warnings
+
+        warnings.warn("recovery fits on the evaluation data, so the metric after it is "
+                      "measured on the data it was fitted to: give --calib to keep them apart",
+                      stacklevel=2)
     hook = _load_hook(args.finetune) if args.finetune else None
 
     def recover(pruned, before, removed):
