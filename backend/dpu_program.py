@@ -81,7 +81,8 @@ class DpuProgram:
     """One DPU subgraph as instructions (see the module docstring). ``words``: the encoded
     stream (uint32); ``const``: the CONST region's bytes; ``data_size``: the DATA region's
     bytes; ``inputs`` / ``outputs``: one :class:`Placement` per argument / result; ``layers``:
-    dicts ``{"name", "kind", "engine", "first", "stop", "macs"}``."""
+    dicts ``{"name", "kind", "engine", "first", "stop", "macs"}``; ``instructions``: how many
+    instructions ``words`` holds."""
 
     target: str
     words: np.ndarray = attrs.field(eq=False, repr=lambda w: f"<{len(w)} words>")
@@ -90,6 +91,7 @@ class DpuProgram:
     inputs: tuple = ()
     outputs: tuple = ()
     layers: tuple = ()
+    instructions: int = 0
     # (target name, seed) -> the stream decoded and scheduled (sim.machine.Plan), made by run
     _plans: dict = attrs.field(factory=dict, init=False, eq=False, repr=False)
 
@@ -113,7 +115,7 @@ class DpuProgram:
         return cls(target.name, np.asarray(emission.words(), dtype="<u4"), layout.const_image,
                    layout.regions["DATA"].size,
                    tuple(_placement(layout, a) for a in block.args),
-                   tuple(_placement(layout, v) for v in returned), layers)
+                   tuple(_placement(layout, v) for v in returned), layers, len(emission.items))
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -201,16 +203,12 @@ class DpuProgram:
     def record(self, subgraph: str) -> dict:
         """The keys this program adds to its subgraph's metadata record."""
         return {"isa": f"isa/{subgraph}", "const": f"const/{subgraph}",
-                "program": {"target": self.target, "instructions": self.instruction_count(),
+                "program": {"target": self.target, "instructions": self.instructions,
                             "words": int(len(self.words)), "registers": REGISTERS,
                             "data_size": self.data_size,
                             "inputs": [p.to_json() for p in self.inputs],
                             "outputs": [p.to_json() for p in self.outputs],
                             "layers": list(self.layers)}}
-
-    def instruction_count(self) -> int:
-        """The number of instructions of the stream."""
-        return _count(self.words)
 
     @classmethod
     def from_xmodel(cls, xmodel, record: dict) -> "DpuProgram":
@@ -223,21 +221,8 @@ class DpuProgram:
             return cls(p["target"], words, const, int(p["data_size"]),
                        tuple(Placement.from_json(r) for r in p["inputs"]),
                        tuple(Placement.from_json(r) for r in p["outputs"]),
-                       tuple(p["layers"]))
+                       tuple(p["layers"]), int(p["instructions"]))
         except (KeyError, TypeError, ValueError) as e:
             raise XirError(f"'{xmodel.path}': the DPU program of subgraph "
                            f"'{record.get('name')}' is incomplete ({type(e).__name__}: {e})"
                            ) from None
-
-
-def _count(words: np.ndarray) -> int:
-    """Instructions in an encoded stream (opcode → word count, walked)."""
-    from xir.dialects.dpuisa import isa
-
-    sizes = {op: spec.words for op, spec in isa.BY_OPCODE.items()}
-    i = n = 0
-    words = np.asarray(words)
-    while i < len(words):
-        i += sizes.get(int(words[i]) >> isa.OPCODE_LSB, 1)
-        n += 1
-    return n

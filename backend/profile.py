@@ -16,22 +16,6 @@ import attrs
 from xir.diagnostics import XirError
 
 
-def stream_items(data: bytes) -> list:
-    """``[mnemonic, field values]`` of each instruction of an encoded stream, in order: what
-    :func:`~xir.backend.sim.cycles.estimate` reads, decoded column-wise (a ResNet-50 stream
-    of 10^5 instructions in about a second, not op by op)."""
-    from xir.dialects.dpuisa import isa
-    from xir.dialects.dpuisa.encoding import decode_columns
-
-    _, opcodes, columns = decode_columns(data)
-    rows = {}
-    for mnemonic, table in columns.items():
-        names = [f.name for f in isa.BY_MNEMONIC[mnemonic].fields]
-        rows[isa.BY_MNEMONIC[mnemonic].opcode] = iter(
-            [[mnemonic, dict(zip(names, values))] for values in table.tolist()])
-    return [next(rows[op]) for op in opcodes.tolist()]
-
-
 @attrs.define
 class ModelProfile:
     """The cycle reports of a model's DPU subgraphs (``reports``: subgraph name → report of
@@ -90,6 +74,7 @@ def profile_xmodel(xmodel, target=None, clock_mhz: float | None = None) -> Model
     from xir.backend.dpu_program import DpuProgram
     from xir.backend.runner import check_target
     from xir.backend.sim.cycles import estimate
+    from xir.dialects.dpuisa.encoding import decode_items
 
     compiled = check_target(xmodel, target)
     if compiled is None:
@@ -103,7 +88,7 @@ def profile_xmodel(xmodel, target=None, clock_mhz: float | None = None) -> Model
         if record["device"] != "DPU" or "isa" not in record:
             continue
         program = DpuProgram.from_xmodel(xmodel, record)
-        reports[record["name"]] = estimate(stream_items(program.words.tobytes()), compiled,
+        reports[record["name"]] = estimate(decode_items(program.words.tobytes()), compiled,
                                            layers=program.layers)
     if not reports:
         raise XirError(f"'{xmodel.path}' has no DPU subgraph with an instruction stream")

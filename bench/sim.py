@@ -168,7 +168,7 @@ def whole_model(args) -> tuple[dict, bool]:
             machine = Machine(TARGET, program.ddr_image([np.asarray(x)[0] for x in inputs]))
             machine.times = {}
             machine.run(program.plan(machine), program.registers)
-            rows.append({"subgraph": name, "instructions": program.instruction_count(),
+            rows.append({"subgraph": name, "instructions": program.instructions,
                          "counts": dict(counters.instructions), "first": first,
                          "exact": exact, "times": machine.times})
             fns.append(lambda program=program, inputs=inputs: program.run(inputs))

@@ -11,7 +11,8 @@ bit offset and width. The ops (:mod:`.ops`), the 32-bit little-endian encoder an
 from xir.dialect import Dialect
 
 from .asm import assemble, disassemble, listing
-from .encoding import decode, decode_program, decode_words, encode, encode_words
+from .encoding import (decode, decode_items, decode_program, decode_words, encode, encode_items,
+                       encode_words)
 from .isa import BY_MNEMONIC, BY_OPCODE, INSTRUCTIONS, QUEUES, Field, Instruction
 from .ops import INSTRUCTION_OPS, InstructionOp, ProgramOp, make_instruction, make_program
 
@@ -20,7 +21,7 @@ DPUISA = Dialect("dpuisa", [ProgramOp, *INSTRUCTION_OPS],
 
 __all__ = [
     "BY_MNEMONIC", "BY_OPCODE", "DPUISA", "INSTRUCTIONS", "INSTRUCTION_OPS", "QUEUES", "Field",
-    "Instruction", "InstructionOp", "ProgramOp", "assemble", "decode", "decode_program",
-    "decode_words", "disassemble", "encode", "encode_words", "listing", "make_instruction",
+    "Instruction", "InstructionOp", "ProgramOp", "assemble", "decode", "decode_items",
+    "decode_program", "decode_words", "disassemble", "encode", "encode_items", "encode_words", "listing", "make_instruction",
     "make_program",
 ]

@@ -11,8 +11,11 @@ checks what the fields mean against a target.
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import Iterable, Iterator, Sequence
+
+import numpy as np
 
 from xir import attributes as A
 from xir.diagnostics import XirError
@@ -34,6 +37,37 @@ def pack(spec: isa.Instruction, values: dict, where: str = "") -> list[int]:
             raise XirError(f"{where}{spec.mnemonic}: {f.problem(value)}")
         words[f.word] |= f.put(value)
     return words
+
+
+def encode_items(items: Iterable) -> np.ndarray:
+    """The uint32 words of ``[mnemonic, field values]`` items (missing fields 0), packed
+    straight from the table without building ops: the same words as :func:`encode` of their
+    instruction ops, for streams of 10^5 instructions. XirError naming the instruction, its
+    word and the field if a value does not fit, or an item names no field of its
+    instruction. The inverse of :func:`decode_items`."""
+    out: list[int] = []
+    for n, (mnemonic, values) in enumerate(items):
+        spec, fields = _packers(mnemonic)
+        words = [0] * spec.words
+        words[0] = spec.opcode << isa.OPCODE_LSB
+        for name, value in values.items():
+            f = fields.get(name)
+            if f is None or not f[2] <= value <= f[3]:
+                where = f"instruction {n} (word {len(out)}): "
+                if f is None:
+                    raise XirError(f"{where}{mnemonic}: has no field '{name}'")
+                pack(spec, values, where)  # raises, naming the field
+            words[f[0]] |= (value & f[4]) << f[1]
+        out += words
+    return np.asarray(out, dtype=np.uint32)
+
+
+@functools.cache
+def _packers(mnemonic: str) -> tuple:
+    """(instruction, {field: (word, lsb, low, high, mask)}) of ``mnemonic``."""
+    spec = isa.BY_MNEMONIC[mnemonic]
+    return spec, {f.name: (f.word, f.lsb, f.low, f.high, (1 << f.width) - 1)
+                  for f in spec.fields}
 
 
 def unpack(spec: isa.Instruction, words: Sequence[int]) -> dict[str, int]:
@@ -123,7 +157,6 @@ def decode_columns(data: bytes | Sequence[int], scan=None):
     given, replaces the Python loop finding the instructions' first words: from the words
     each word would span if an instruction started there (0: unknown opcode), the starts up to
     the end or to the first unknown opcode, and the index it stopped at."""
-    import numpy as np
 
     if isinstance(data, (bytes, bytearray, memoryview)):
         if len(data) % 4:
@@ -173,3 +206,17 @@ def decode_columns(data: bytes | Sequence[int], scan=None):
                                       cols[:, j])
         columns[spec.mnemonic] = cols
     return starts, opcodes, columns
+
+
+def decode_items(data: bytes | Sequence[int]) -> list:
+    """``[mnemonic, field values]`` of each instruction of a stream, in order, decoded
+    column-wise (:func:`decode_columns`: a ResNet-50 stream of 10^5 instructions in about a
+    second, not op by op). The inverse of :func:`encode_items`; the cycle model reads it."""
+    _, opcodes, columns = decode_columns(data)
+    rows = {}
+    for mnemonic, table in columns.items():
+        spec = isa.BY_MNEMONIC[mnemonic]
+        names = [f.name for f in spec.fields]
+        rows[spec.opcode] = iter([[mnemonic, dict(zip(names, values))]
+                                  for values in table.tolist()])
+    return [next(rows[op]) for op in opcodes.tolist()]

@@ -28,14 +28,11 @@ token signalled is awaited, so the program's tokens balance. Between two ops, th
 
 from __future__ import annotations
 
-import functools
-
 import attrs
 import numpy as np
 
-from xir.diagnostics import XirError
 from xir.dialects.dpuisa import isa
-from xir.dialects.dpuisa.encoding import pack
+from xir.dialects.dpuisa.encoding import encode_items
 from xir.dialects.dpuisa.ops import make_instruction, make_program
 
 from .augment import augmented_plan
@@ -375,32 +372,10 @@ class Emission:
 
     def words(self) -> np.ndarray:
         """The encoded stream (uint32 words, as :func:`~xir.dialects.dpuisa.encode` writes
-        them), packed straight from the items by the instruction table (only the fields an
-        item sets: the others are 0); XirError naming the instruction and the field if a value
-        does not fit, or the item names no field of its instruction."""
-        out: list[int] = []
-        for n, (mnemonic, values) in enumerate(self.items):
-            spec, fields = _packers(mnemonic)
-            words = [0] * spec.words
-            words[0] = spec.opcode << isa.OPCODE_LSB
-            for name, value in values.items():
-                f = fields.get(name)
-                if f is None or not f[2] <= value <= f[3]:
-                    where = f"instruction {n} (word {len(out)}): "
-                    if f is None:
-                        raise XirError(f"{where}{mnemonic}: has no field '{name}'")
-                    pack(spec, values, where)  # raises, naming the field
-                words[f[0]] |= (value & f[4]) << f[1]
-            out += words
-        return np.asarray(out, dtype=np.uint32)
-
-
-@functools.cache
-def _packers(mnemonic: str) -> tuple:
-    """(instruction, {field: (word, lsb, low, high, mask)}) of ``mnemonic``."""
-    spec = isa.BY_MNEMONIC[mnemonic]
-    return spec, {f.name: (f.word, f.lsb, f.low, f.high, (1 << f.width) - 1)
-                  for f in spec.fields}
+        them), packed straight from the items (:func:`~xir.dialects.dpuisa.encoding.encode_items`);
+        XirError naming the instruction and the field if a value does not fit, or the item names
+        no field of its instruction."""
+        return encode_items(self.items)
 
 
 #: Ops that need no instruction of their own (constants are in the CONST image).
