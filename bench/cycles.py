@@ -53,23 +53,31 @@ COMPUTE_QUEUE = {"conv": "CONV", "alu": "MISC", "dwconv": "MISC", "pool": "MISC"
                  "eltwise": "MISC"}
 
 
-def compile_for(model, feeds: dict, target: str, samples: int, tmp: Path) -> dict:
-    """Compile ``model`` for ``target``, write and read back its ``.xmodel`` and profile it:
-    ``{"compiled", "profile", "seconds"}``."""
+def quick_compile(model, feeds: dict, target: str, samples: int):
+    """``model`` (ONNX) compiled for ``target`` on ``samples`` seeded random calibration images
+    shaped like ``feeds``' input, CLE and bias correction off (they change weights, not
+    timing): ``(CompiledModel, seconds)``. bench/sim.py and bench/prune.py compile this way too."""
     from xir.backend.compiler import compile_model
-    from xir.backend.profile import profile_xmodel
-    from xir.backend.xmodel import read_xmodel
     from xir.frontends.onnx import import_onnx
 
     (name, one), = feeds.items()
     data = {name: np.random.default_rng(7).random((samples,) + one.shape[1:], dtype=np.float32)}
-    seconds = {}
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # fewer than 100 calibration samples
         compiled = compile_model(import_onnx(model), target, data, cle=False,
                                  bias_correction=False)
-    seconds["compile"] = time.perf_counter() - start
+    return compiled, time.perf_counter() - start
+
+
+def compile_for(model, feeds: dict, target: str, samples: int, tmp: Path) -> dict:
+    """Compile ``model`` for ``target``, write and read back its ``.xmodel`` and profile it:
+    ``{"compiled", "profile", "seconds"}``."""
+    from xir.backend.profile import profile_xmodel
+    from xir.backend.xmodel import read_xmodel
+
+    seconds = {}
+    compiled, seconds["compile"] = quick_compile(model, feeds, target, samples)
     seconds["codegen"] = compiled.seconds.get("codegen", 0.0)
     path = str(tmp / f"{target}.xmodel")
     start = time.perf_counter()

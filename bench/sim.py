@@ -109,24 +109,14 @@ def medians(fns, runs: int) -> list[float]:
 def compile_resnet(samples: int, path: str):
     """Light ResNet-50 compiled for :data:`TARGET` and written to ``path``: ``(float ONNX
     model, feeds, CompiledModel, seconds)``."""
-    import warnings
-
+    from cycles import quick_compile
     from test_onnx_import import light_model
-    from xir.backend.compiler import compile_model
-    from xir.frontends.onnx import import_onnx
 
     loaded = light_model("resnet50")
     if loaded is None:
         raise SystemExit("light_resnet50.onnx is not installed (the onnx package's light models)")
     model, feeds = loaded
-    (name, one), = feeds.items()
-    data = {name: np.random.default_rng(7).random((samples,) + one.shape[1:], dtype=np.float32)}
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # fewer than 100 calibration samples
-        compiled = compile_model(import_onnx(model), TARGET, data, cle=False,
-                                 bias_correction=False)
-    seconds = time.perf_counter() - start
+    compiled, seconds = quick_compile(model, feeds, TARGET, samples)
     compiled.write(path)
     return model, feeds, compiled, seconds
 
