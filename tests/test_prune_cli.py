@@ -195,13 +195,19 @@ def test_labels_of_the_wrong_length(work):
 @pytest.fixture
 def metrics_module(tmp_path, monkeypatch):
     """A module of metrics importable from the working directory, as a user's would be."""
-    (tmp_path / "user_metrics.py").write_text(
-        "def explode(outputs, data):\n"
-        "    raise ValueError('no ground truth here')\n")
+    yield from user_module(tmp_path, monkeypatch, "user_metrics",
+                           "def explode(outputs, data):\n"
+                           "    raise ValueError('no ground truth here')\n")
+
+
+def user_module(tmp_path, monkeypatch, name: str, source: str):
+    """Write ``source`` as module ``name`` in the working directory, importable as a user's
+    module would be, for the duration of one test (a fixture's generator body)."""
+    (tmp_path / f"{name}.py").write_text(source)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
-    sys.modules.pop("user_metrics", None)
+    sys.modules.pop(name, None)
 
 
 def test_a_metric_that_raises(work, metrics_module):
@@ -265,17 +271,14 @@ def test_iterations_checkpoint_every_step(work):
 def hooks_module(tmp_path, monkeypatch):
     """Fine-tune hooks importable from the working directory: one halving the classifier's
     bias (the initializer names are the exported model's), one that raises."""
-    (tmp_path / "user_hooks.py").write_text(
-        "from onnx import numpy_helper\n"
-        "def halve(model):\n"
-        "    bias = next(i for i in model.graph.initializer if i.name == 'fc.bias')\n"
-        "    return {'fc.bias': numpy_helper.to_array(bias) / 2}\n"
-        "def broken(model):\n"
-        "    raise RuntimeError('out of GPUs')\n")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield
-    sys.modules.pop("user_hooks", None)
+    yield from user_module(tmp_path, monkeypatch, "user_hooks",
+                           "from onnx import numpy_helper\n"
+                           "def halve(model):\n"
+                           "    bias = next(i for i in model.graph.initializer "
+                           "if i.name == 'fc.bias')\n"
+                           "    return {'fc.bias': numpy_helper.to_array(bias) / 2}\n"
+                           "def broken(model):\n"
+                           "    raise RuntimeError('out of GPUs')\n")
 
 
 def test_the_finetune_hook_gets_the_pruned_model(work, pruned, hooks_module):
